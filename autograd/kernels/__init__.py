@@ -1,0 +1,18 @@
+"""Kernels: the array-level computations behind the ops, each behind one registry.
+
+Importing this package registers the plain reference twins (``reference.py``); faster
+implementations register themselves under the same names from their own modules.
+"""
+
+from autograd.kernels import reference  # noqa: F401  (registers the reference twins)
+from autograd.kernels.registry import (
+    BACKENDS,
+    available,
+    backend_for,
+    get_kernel,
+    jit_enabled,
+    names,
+    register,
+)
+
+__all__ = ["BACKENDS", "available", "backend_for", "get_kernel", "jit_enabled", "names", "register"]

@@ -1,0 +1,248 @@
+"""Plain array reference twins of every kernel.
+
+These are the definitions: short, obviously correct compositions of array-module calls, written
+for any array module (NumPy, CuPy, or the strict device-array stand-in the tests use). The fused
+Numba kernels beside them must compute the same numbers, and the tests hold them to it.
+
+Conventions: "forward" kernels return new arrays; "backward" kernels take the saved forward
+results and ``grad_out`` and return input gradients; the AdamW step updates its arrays in place.
+"""
+
+from __future__ import annotations
+
+import math
+
+from autograd.backend import get_xp
+from autograd.kernels.registry import register
+from autograd.kernels.special import erf
+
+# ---------------------------------------------------------------------------------------- matmul
+
+
+@register("matmul")
+def matmul(a, b, transpose_a=False, transpose_b=False):
+    """``op(a) @ op(b)`` with batch broadcasting, ``op`` transposing the last two axes on request."""
+    xp = get_xp(a)
+    if transpose_a:
+        a = xp.swapaxes(a, -1, -2)
+    if transpose_b:
+        b = xp.swapaxes(b, -1, -2)
+    return xp.matmul(a, b)
+
+
+# --------------------------------------------------------------------------------------- softmax
+
+
+@register("softmax_forward")
+def softmax_forward(x, scale=1.0, mask=None):
+    """softmax(x * scale + mask) along the last axis.
+
+    ``mask`` is additive and broadcasts against ``x`` (0 to keep, a large negative number or -inf
+    to drop). A row whose every entry is -inf gives zeros instead of NaN.
+    """
+    xp = get_xp(x)
+    z = x * x.dtype.type(scale) if scale != 1.0 else x
+    if mask is not None:
+        z = z + mask
+    row_max = xp.max(z, axis=-1, keepdims=True)
+    row_max = xp.where(xp.isfinite(row_max), row_max, 0)  # fully masked rows: avoid inf - inf
+    e = xp.exp(z - row_max)
+    total = xp.sum(e, axis=-1, keepdims=True)
+    return e / xp.where(total == 0, 1, total)
+
+
+@register("softmax_backward")
+def softmax_backward(y, grad_out, scale=1.0):
+    """Gradient of softmax(x * scale + mask) w.r.t. x, from its output ``y``.
+
+    dL/dz = y * (g - sum(g * y)), and dz/dx = scale.
+    """
+    xp = get_xp(y)
+    dot = xp.sum(grad_out * y, axis=-1, keepdims=True)
+    grad = y * (grad_out - dot)
+    return grad * y.dtype.type(scale) if scale != 1.0 else grad
+
+
+@register("log_softmax_forward")
+def log_softmax_forward(x):
+    """log(softmax(x)) along the last axis, computed as x - logsumexp(x) for stability."""
+    xp = get_xp(x)
+    shifted = x - xp.max(x, axis=-1, keepdims=True)
+    return shifted - xp.log(xp.sum(xp.exp(shifted), axis=-1, keepdims=True))
+
+
+@register("log_softmax_backward")
+def log_softmax_backward(out, grad_out):
+    """Gradient of log_softmax from its output: g - softmax * sum(g)."""
+    xp = get_xp(out)
+    return grad_out - xp.exp(out) * xp.sum(grad_out, axis=-1, keepdims=True)
+
+
+# --------------------------------------------------------------------------------- cross-entropy
+
+
+@register("cross_entropy_forward")
+def cross_entropy_forward(logits, targets, ignore_index=-100, label_smoothing=0.0):
+    """Per-row cross-entropy of (N, C) logits against (N,) integer targets.
+
+    Returns ``(losses, log_probs)``: ``losses`` is (N,), 0 on rows whose target is
+    ``ignore_index``; ``log_probs`` (N, C) is saved for the backward. With label smoothing
+    eps, the target distribution is (1 - eps) * one_hot + eps / C.
+    """
+    xp = get_xp(logits)
+    log_probs = log_softmax_forward(logits)
+    valid = targets != ignore_index
+    safe_targets = xp.where(valid, targets, 0)
+    nll = -xp.take_along_axis(log_probs, safe_targets[:, None], axis=1)[:, 0]
+    if label_smoothing:
+        smooth = -xp.mean(log_probs, axis=1)
+        nll = (1.0 - label_smoothing) * nll + label_smoothing * smooth
+    return xp.where(valid, nll, 0).astype(logits.dtype, copy=False), log_probs
+
+
+@register("cross_entropy_backward")
+def cross_entropy_backward(log_probs, targets, grad_losses, ignore_index=-100, label_smoothing=0.0):
+    """Gradient w.r.t. the logits: (softmax - target distribution) * grad_loss, per row."""
+    xp = get_xp(log_probs)
+    n_rows, n_classes = log_probs.shape
+    valid = targets != ignore_index
+    grad = xp.exp(log_probs)
+    if label_smoothing:
+        grad = grad - label_smoothing / n_classes
+    rows = xp.arange(n_rows)
+    grad[rows, xp.where(valid, targets, 0)] -= 1.0 - label_smoothing
+    scale = xp.where(valid, grad_losses, 0).astype(log_probs.dtype, copy=False)
+    return grad * scale[:, None]
+
+
+# ------------------------------------------------------------------------------------ layer norm
+
+
+@register("layer_norm_forward")
+def layer_norm_forward(x, weight, bias, eps):
+    """Normalize over the last axis; returns ``(y, mean, rstd)`` with mean/rstd shaped (..., 1)."""
+    xp = get_xp(x)
+    mean = xp.mean(x, axis=-1, keepdims=True)
+    centered = x - mean
+    var = xp.mean(centered * centered, axis=-1, keepdims=True)
+    rstd = 1.0 / xp.sqrt(var + x.dtype.type(eps))
+    y = centered * rstd
+    if weight is not None:
+        y = y * weight
+    if bias is not None:
+        y = y + bias
+    return y, mean, rstd
+
+
+@register("layer_norm_backward")
+def layer_norm_backward(grad_out, x, weight, mean, rstd, has_bias=True):
+    """Gradients ``(grad_x, grad_weight, grad_bias)`` of LayerNorm over the last axis.
+
+    With xhat = (x - mean) * rstd and gh = grad_out * weight:
+    grad_x = rstd * (gh - mean(gh) - xhat * mean(gh * xhat)).
+    """
+    xp = get_xp(x)
+    xhat = (x - mean) * rstd
+    reduce_axes = tuple(range(x.ndim - 1))
+    grad_weight = xp.sum(grad_out * xhat, axis=reduce_axes) if weight is not None else None
+    grad_bias = xp.sum(grad_out, axis=reduce_axes) if has_bias else None
+    gh = grad_out * weight if weight is not None else grad_out
+    grad_x = rstd * (
+        gh
+        - xp.mean(gh, axis=-1, keepdims=True)
+        - xhat * xp.mean(gh * xhat, axis=-1, keepdims=True)
+    )
+    return grad_x, grad_weight, grad_bias
+
+
+# ------------------------------------------------------------------------------------------ GELU
+
+_SQRT_HALF = math.sqrt(0.5)
+_SQRT_TWO_OVER_PI = math.sqrt(2.0 / math.pi)
+_INV_SQRT_TWO_PI = 1.0 / math.sqrt(2.0 * math.pi)
+_GELU_CUBIC = 0.044715
+
+
+@register("gelu_forward")
+def gelu_forward(x, approximate="none"):
+    """GELU: x * Phi(x) (``"none"``, BERT's exact erf form) or its tanh approximation."""
+    xp = get_xp(x)
+    if approximate == "tanh":
+        inner = _SQRT_TWO_OVER_PI * (x + _GELU_CUBIC * x * x * x)
+        return (0.5 * x * (1.0 + xp.tanh(inner))).astype(x.dtype, copy=False)
+    return (0.5 * x * (1.0 + erf(x * _SQRT_HALF))).astype(x.dtype, copy=False)
+
+
+@register("gelu_backward")
+def gelu_backward(x, grad_out, approximate="none"):
+    """d GELU / dx times ``grad_out``."""
+    xp = get_xp(x)
+    if approximate == "tanh":
+        inner = _SQRT_TWO_OVER_PI * (x + _GELU_CUBIC * x * x * x)
+        t = xp.tanh(inner)
+        d_inner = _SQRT_TWO_OVER_PI * (1.0 + 3.0 * _GELU_CUBIC * x * x)
+        grad = 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * d_inner
+    else:
+        cdf = 0.5 * (1.0 + erf(x * _SQRT_HALF))
+        pdf = _INV_SQRT_TWO_PI * xp.exp(-0.5 * x * x)
+        grad = cdf + x * pdf
+    return (grad_out * grad).astype(x.dtype, copy=False)
+
+
+# ------------------------------------------------------------------------------------- embedding
+
+
+@register("embedding_backward")
+def embedding_backward(indices, grad_out, num_embeddings, padding_idx=None):
+    """Scatter-add rows of ``grad_out`` (..., D) into a (num_embeddings, D) gradient table.
+
+    ``np.add.at`` (not ``table[indices] += g``) because an index that repeats must add up.
+    The row of ``padding_idx`` gets no gradient, as in ``torch.nn.Embedding``.
+    """
+    xp = get_xp(grad_out)
+    dim = grad_out.shape[-1]
+    grad_weight = xp.zeros((num_embeddings, dim), dtype=grad_out.dtype)
+    xp.add.at(grad_weight, indices.reshape(-1), grad_out.reshape(-1, dim))  # (N, D) rows
+    if padding_idx is not None:
+        grad_weight[padding_idx] = 0
+    return grad_weight
+
+
+# ----------------------------------------------------------------------------------------- AdamW
+
+
+@register("adamw_step")
+def adamw_step(param, grad, exp_avg, exp_avg_sq, *, lr, beta1, beta2, eps, weight_decay, step):
+    """One AdamW update, in place on ``param``, ``exp_avg`` and ``exp_avg_sq``.
+
+    The order of operations is PyTorch's, so results agree to the last bits in float64:
+    decoupled decay ``p *= 1 - lr * wd``; moments; then
+    ``p -= lr / bc1 * m / (sqrt(v) / sqrt(bc2) + eps)`` with ``bc_i = 1 - beta_i ** step``.
+    """
+    xp = get_xp(param)
+    param *= 1.0 - lr * weight_decay
+    exp_avg *= beta1
+    exp_avg += (1.0 - beta1) * grad
+    exp_avg_sq *= beta2
+    exp_avg_sq += (1.0 - beta2) * grad * grad
+    bias_correction1 = 1.0 - beta1**step
+    bias_correction2_sqrt = math.sqrt(1.0 - beta2**step)
+    denom = xp.sqrt(exp_avg_sq) / bias_correction2_sqrt + eps
+    param -= (lr / bias_correction1) * (exp_avg / denom)
+
+
+# --------------------------------------------------------------------------------------- dropout
+
+
+@register("dropout_mask")
+def dropout_mask(like, p, generator):
+    """A scaled keep-mask shaped like ``like``: 0 with probability p, else 1 / (1 - p).
+
+    The random numbers come from ``generator`` (a seeded ``numpy.random.Generator``) on the host,
+    so a seed gives the same mask on every backend; the mask is then moved to ``like``'s device
+    explicitly.
+    """
+    xp = get_xp(like)
+    keep = generator.random(like.shape, dtype="float32") >= p
+    mask = keep.astype(like.dtype) * like.dtype.type(1.0 / (1.0 - p))
+    return mask if xp.__name__ == "numpy" else xp.asarray(mask)

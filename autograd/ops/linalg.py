@@ -1,0 +1,61 @@
+"""Matrix multiplication with NumPy's batch-broadcasting rules, through the ``matmul`` kernel."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from autograd.function import Function
+from autograd.kernels import get_kernel
+from autograd.tensor import Tensor
+
+
+class MatMul(Function):
+    r"""C = A B. With G = dL/dC: dL/dA = G B^T and dL/dB = A^T G.
+
+    Batch axes broadcast (the engine sums the gradients back over them), and 1-D operands are
+    treated as a row vector (left) or column vector (right), as in ``numpy.matmul``.
+    """
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return get_kernel("matmul", a)(a, b)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        a, b = ctx.saved_arrays
+        matmul = get_kernel("matmul", grad_out)
+        # Give vectors their matrix shapes back: (k,) @ (..., k, m) is (1, k) @ (..., k, m).
+        a2 = a.reshape(1, -1) if a.ndim == 1 else a  # (k,) -> (1, k)
+        b2 = b.reshape(-1, 1) if b.ndim == 1 else b  # (k,) -> (k, 1)
+        g = grad_out
+        if a.ndim == 1:
+            g = g.reshape(g.shape[:-1] + (1,) + g.shape[-1:])  # (..., m) -> (..., 1, m)
+        if b.ndim == 1:
+            g = g.reshape(g.shape + (1,))  # (..., n) -> (..., n, 1)
+        grad_a = grad_b = None
+        if ctx.needs_input_grad[0]:
+            grad_a = matmul(g, b2, transpose_b=True)  # (..., n, m) @ (..., m, k) -> (..., n, k)
+            if a.ndim == 1:
+                grad_a = grad_a.reshape(grad_a.shape[:-2] + grad_a.shape[-1:])  # drop the 1
+        if ctx.needs_input_grad[1]:
+            grad_b = matmul(a2, g, transpose_a=True)  # (..., k, n) @ (..., n, m) -> (..., k, m)
+            if b.ndim == 1:
+                grad_b = grad_b[..., 0]  # (..., k, 1) -> (..., k)
+        return grad_a, grad_b
+
+
+def matmul(a: Tensor, b: Tensor) -> Tensor:
+    a = a if isinstance(a, Tensor) else Tensor(a)
+    b = b if isinstance(b, Tensor) else Tensor(b)
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError(f"matmul needs at least 1-D operands, got shapes {a.shape} and {b.shape}")
+    k_a = a.shape[-1]
+    k_b = b.shape[0] if b.ndim == 1 else b.shape[-2]
+    if k_a != k_b:
+        raise ValueError(f"matmul: shapes {a.shape} and {b.shape} are not aligned ({k_a} != {k_b})")
+    try:
+        np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    except ValueError:
+        raise ValueError(f"matmul: batch shapes of {a.shape} and {b.shape} do not broadcast") from None
+    return MatMul.apply(a, b)
