@@ -1,0 +1,67 @@
+# minibert: every target bootstraps what it needs (a .venv with the package installed in
+# editable mode), so on a fresh machine `make train` and `make test` are the whole set-up.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+# Stamps record which extras are installed; they are rebuilt when pyproject.toml changes.
+DEV_STAMP := $(VENV)/.installed-dev
+REF_STAMP := $(VENV)/.installed-ref
+# Pass extra pytest arguments with `make test PYTEST_ARGS="-k softmax"`.
+PYTEST_ARGS ?=
+
+.PHONY: help install install-ref test test-nojit test-ref lint format bench tutorials clean
+
+help:
+	@echo "make test        the test suite (bootstraps .venv)"
+	@echo "make test-nojit  the test suite with Numba JIT disabled (the reference kernels)"
+	@echo "make test-ref    parity tests against PyTorch/transformers (installs the ref extra)"
+	@echo "make bench       kernel and model benchmarks, with ratios against references"
+	@echo "make tutorials   run every tutorial as a script"
+	@echo "make lint        ruff check and format check"
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(DEV_STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e ".[dev,plot,notebook]"
+	touch $@
+
+$(REF_STAMP): pyproject.toml $(DEV_STAMP)
+	$(PY) -m pip install --quiet -e ".[dev,plot,notebook,ref]"
+	touch $@
+
+install: $(DEV_STAMP)
+
+install-ref: $(REF_STAMP)
+
+# The main suite; tests/reference runs in test-ref (it needs torch).
+test: $(DEV_STAMP)
+	$(PY) -m pytest tests --ignore=tests/reference $(PYTEST_ARGS)
+
+test-nojit: $(DEV_STAMP)
+	MINIBERT_DISABLE_JIT=1 $(PY) -m pytest tests --ignore=tests/reference $(PYTEST_ARGS)
+
+test-ref: $(REF_STAMP)
+	$(PY) -m pytest tests/reference $(PYTEST_ARGS)
+
+lint: $(DEV_STAMP)
+	$(BIN)/ruff check autograd minibert tests tutorials benchmarks
+	$(BIN)/ruff format --check autograd minibert tests tutorials benchmarks
+
+format: $(DEV_STAMP)
+	$(BIN)/ruff format autograd minibert tests tutorials benchmarks
+	$(BIN)/ruff check --fix autograd minibert tests tutorials benchmarks
+
+bench: $(DEV_STAMP)
+	$(PY) -m benchmarks $(BENCH_ARGS)
+
+tutorials: $(DEV_STAMP)
+	@set -e; for t in tutorials/[0-9][0-9]_*.py; do \
+		echo "== $$t"; MPLBACKEND=Agg $(PY) $$t; \
+	done
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis .ruff_cache
