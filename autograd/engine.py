@@ -127,6 +127,11 @@ def backward(root, grad=None) -> None:
         grad = xp.ones_like(root.data)
     else:
         grad = grad.data if isinstance(grad, type(root)) else grad
+        if get_xp(grad).__name__ != xp.__name__:
+            raise TypeError(
+                f"grad is a {get_xp(grad).__name__} array but the tensor lives in {xp.__name__}; "
+                "make the gradient on the tensor's device"
+            )
         if tuple(grad.shape) != root.shape:
             raise ValueError(f"grad has shape {tuple(grad.shape)} but the tensor has {root.shape}")
         grad = grad.astype(root.dtype, copy=False)

@@ -82,7 +82,8 @@ class Tensor:
 
     @property
     def device(self) -> str:
-        """``"cpu"`` for NumPy arrays, ``"cuda"`` for CuPy arrays."""
+        """``"cpu"`` for NumPy arrays, ``"cuda"`` for CuPy arrays (and for the tests' stand-in for
+        them, ``autograd.strict_array.StrictArray``)."""
         return "cpu" if get_xp(self.data).__name__ == "numpy" else "cuda"
 
     @property

@@ -112,6 +112,8 @@ class PowScalar(Function):
     @staticmethod
     def backward(ctx, grad_out):
         (a,) = ctx.saved_arrays
+        if ctx.exponent == 0:  # x ** 0 is constant; p * x ** (p - 1) would be 0 * inf at x = 0
+            return get_xp(a).zeros_like(a)
         p = a.dtype.type(ctx.exponent)
         return grad_out * p * a ** (p - 1)
 

@@ -97,12 +97,15 @@ class Stack(Function):
 class ToDevice(Function):
     @staticmethod
     def forward(ctx, a, device):
-        ctx.source = "cpu" if get_xp(a).__name__ == "numpy" else "cuda"
+        ctx.source_xp = get_xp(a)
         return _move(a, device)
 
     @staticmethod
     def backward(ctx, grad_out):
-        return _move(grad_out, ctx.source)
+        # Back through the input's own module (CuPy, or a stand-in such as StrictArray's), so
+        # the gradient lands on the device the input lives on.
+        xp = ctx.source_xp
+        return _move(grad_out, "cpu") if xp.__name__ == "numpy" else xp.asarray(grad_out)
 
 
 def _move(array, device: str):
