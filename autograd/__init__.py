@@ -73,3 +73,6 @@ __all__ = [
     "max", "mean", "no_grad", "ones", "permute", "relu", "reshape", "sigmoid", "softmax", "sqrt",
     "stack", "sum", "swapaxes", "tanh", "tensor", "var", "where", "zeros",
 ]  # fmt: skip
+
+# The building blocks come last: they are built on everything above.
+from autograd import nn, optim  # noqa: E402,F401

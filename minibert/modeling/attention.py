@@ -1,0 +1,87 @@
+"""Multi-head self-attention, and the residual block around it."""
+
+from __future__ import annotations
+
+import math
+
+import autograd as ag
+from autograd import nn
+
+from minibert.config import BertConfig
+
+
+class BertSelfAttention(nn.Module):
+    r"""Scaled dot-product attention in ``nh`` heads.
+
+    Each head projects the hidden states to queries, keys and values of size hs = H / nh and
+    computes softmax(Q K^T / \sqrt{hs} + M) V, with M the additive mask (0 to attend, a very
+    negative number for padding or future positions). The heads' outputs are concatenated.
+
+    Args:
+        config: the model's ``BertConfig``; generator, dropout_generator as in ``BertEmbeddings``.
+
+    Shapes:
+        hidden_states (B, T, H); mask broadcasting to (B, nh, T, T);
+        returns the context (B, T, H) and the attention probabilities (B, nh, T, T).
+    """
+
+    def __init__(self, config: BertConfig, generator, dropout_generator):
+        super().__init__()
+        H = config.hidden_size
+        self.num_heads = config.num_attention_heads
+        self.head_size = config.head_size
+        self.query = nn.Linear(H, H, generator=generator)
+        self.key = nn.Linear(H, H, generator=generator)
+        self.value = nn.Linear(H, H, generator=generator)
+        self.dropout = nn.Dropout(config.attention_probs_dropout_prob, generator=dropout_generator)
+
+    def split_heads(self, x):
+        B, T, _ = x.shape
+        x = x.reshape(B, T, self.num_heads, self.head_size)  # (B, T, H) -> (B, T, nh, hs)
+        return x.permute(0, 2, 1, 3)  # (B, T, nh, hs) -> (B, nh, T, hs)
+
+    def forward(self, hidden_states, mask=None):
+        B, T, H = hidden_states.shape
+        q = self.split_heads(self.query(hidden_states))  # (B, nh, T, hs)
+        k = self.split_heads(self.key(hidden_states))  # (B, nh, T, hs)
+        v = self.split_heads(self.value(hidden_states))  # (B, nh, T, hs)
+        scores = q @ k.swapaxes(-1, -2)  # (B, nh, T, hs) @ (B, nh, hs, T) -> (B, nh, T, T)
+        # Scale and mask are fused into the softmax kernel: one pass over the (T, T) scores.
+        probs = ag.softmax(scores, scale=1.0 / math.sqrt(self.head_size), mask=mask)
+        context = self.dropout(probs) @ v  # (B, nh, T, T) @ (B, nh, T, hs) -> (B, nh, T, hs)
+        context = context.permute(0, 2, 1, 3)  # (B, nh, T, hs) -> (B, T, nh, hs)
+        return context.reshape(B, T, H), probs  # (B, T, nh, hs) -> (B, T, H)
+
+
+class BertSelfOutput(nn.Module):
+    """Project the attention context, then the post-LN residual: LayerNorm(x + dropout(W c + b)).
+
+    Shapes:
+        hidden_states (B, T, H), input_tensor (B, T, H); returns (B, T, H).
+    """
+
+    def __init__(self, config: BertConfig, generator, dropout_generator):
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size, generator=generator)
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob, generator=dropout_generator)
+
+    def forward(self, hidden_states, input_tensor):
+        return self.LayerNorm(self.dropout(self.dense(hidden_states)) + input_tensor)
+
+
+class BertAttention(nn.Module):
+    """Self-attention plus its output block (transformers' ``attention.self`` / ``attention.output``).
+
+    Shapes:
+        hidden_states (B, T, H); returns (B, T, H) and probabilities (B, nh, T, T).
+    """
+
+    def __init__(self, config: BertConfig, generator, dropout_generator):
+        super().__init__()
+        self.self = BertSelfAttention(config, generator, dropout_generator)
+        self.output = BertSelfOutput(config, generator, dropout_generator)
+
+    def forward(self, hidden_states, mask=None):
+        context, probs = self.self(hidden_states, mask)
+        return self.output(context, hidden_states), probs

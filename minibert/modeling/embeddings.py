@@ -1,0 +1,67 @@
+"""BERT's input embeddings: word + position + token type, then LayerNorm and dropout."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from autograd import Tensor, nn
+
+from minibert.config import BertConfig
+
+
+def sinusoidal_table(num_positions: int, dim: int, dtype=np.float32) -> np.ndarray:
+    r"""The fixed position table of "Attention Is All You Need".
+
+    PE[p, 2i] = \sin(p / 10000^{2i/d}), PE[p, 2i+1] = \cos(p / 10000^{2i/d}): every dimension
+    pair is a sinusoid of its own wavelength, so a relative offset is a linear map of the table.
+
+    Shapes:
+        returns (num_positions, dim).
+    """
+    positions = np.arange(num_positions, dtype=np.float64)[:, None]  # (P, 1)
+    frequencies = np.exp(-math.log(10000.0) * np.arange(0, dim, 2) / dim)  # (ceil(d/2),)
+    table = np.zeros((num_positions, dim))
+    table[:, 0::2] = np.sin(positions * frequencies)
+    table[:, 1::2] = np.cos(positions * frequencies[: dim // 2])
+    return table.astype(dtype)
+
+
+class BertEmbeddings(nn.Module):
+    """Sum of three embeddings, normalized.
+
+    Args:
+        config: the model's ``BertConfig``.
+        generator: draws the initial weights; dropout_generator: draws dropout masks.
+
+    Shapes:
+        input_ids, token_type_ids, position_ids (B, T) integers; returns (B, T, H).
+    """
+
+    def __init__(self, config: BertConfig, generator, dropout_generator):
+        super().__init__()
+        H = config.hidden_size
+        self.word_embeddings = nn.Embedding(
+            config.vocab_size, H, padding_idx=config.pad_token_id, generator=generator
+        )
+        self.position_embedding_type = config.position_embedding_type
+        if config.position_embedding_type == "absolute":
+            self.position_embeddings = nn.Embedding(
+                config.max_position_embeddings, H, generator=generator
+            )
+        else:
+            # Fixed, not learned: a buffer, and not saved (it is a function of the config).
+            table = sinusoidal_table(config.max_position_embeddings, H)
+            self.register_buffer("position_table", table, persistent=False)
+        self.token_type_embeddings = nn.Embedding(config.type_vocab_size, H, generator=generator)
+        # "LayerNorm" (capitalized) is the parameter name transformers' checkpoints use.
+        self.LayerNorm = nn.LayerNorm(H, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob, generator=dropout_generator)
+
+    def forward(self, input_ids, token_type_ids, position_ids):
+        embeddings = self.word_embeddings(input_ids) + self.token_type_embeddings(token_type_ids)
+        if self.position_embedding_type == "absolute":
+            embeddings = embeddings + self.position_embeddings(position_ids)
+        else:
+            embeddings = embeddings + Tensor(self.position_table[position_ids])  # (B, T, H)
+        return self.dropout(self.LayerNorm(embeddings))

@@ -1,0 +1,434 @@
+"""BERT and its task models, with transformers' class names, arguments and outputs.
+
+Every model takes ``(input_ids, attention_mask=None, token_type_ids=None, position_ids=None,
+labels=..., output_attentions=False, output_hidden_states=False)``; inputs may be lists, arrays
+or integer tensors, and the loss is computed when labels are given.
+"""
+
+from __future__ import annotations
+
+import autograd as ag
+from autograd import Tensor, get_xp, nn
+
+from minibert.config import BertConfig
+from minibert.modeling.embeddings import BertEmbeddings
+from minibert.modeling.heads import BertOnlyMLMHead, BertOnlyNSPHead, BertPreTrainingHeads
+from minibert.modeling.inputs import additive_attention_mask, as_index_array, check_inputs
+from minibert.modeling.layer import BertEncoder
+from minibert.modeling.outputs import (
+    BaseModelOutputWithPooling,
+    BertForPreTrainingOutput,
+    MaskedLMOutput,
+    NextSentencePredictorOutput,
+    QuestionAnsweringModelOutput,
+    SequenceClassifierOutput,
+    TokenClassifierOutput,
+)
+from minibert.modeling.pooling import BertPooler
+from minibert.modeling.pretrained import BertPreTrainedModel
+
+IGNORE_INDEX = -100  # label of positions that carry no loss (unmasked tokens, padding)
+
+
+class BertModel(BertPreTrainedModel):
+    """The encoder: embeddings, ``num_hidden_layers`` layers, and the [CLS] pooler.
+
+    Args:
+        config: a ``BertConfig``.
+        add_pooling_layer: build the pooler (task models that read token states skip it).
+        seed: seeds initialization and dropout (see ``BertPreTrainedModel``).
+
+    Shapes:
+        input_ids, attention_mask, token_type_ids, position_ids (B, T);
+        returns last_hidden_state (B, T, H) and pooler_output (B, H).
+    """
+
+    def __init__(
+        self, config: BertConfig, add_pooling_layer: bool = True, seed: int = 0, *, _owner=None
+    ):
+        super().__init__(config, seed)
+        owner = _owner if _owner is not None else self  # a task model shares its generators
+        self.embeddings = BertEmbeddings(config, owner.init_generator, owner.dropout_generator)
+        self.encoder = BertEncoder(config, owner.init_generator, owner.dropout_generator)
+        self.pooler = BertPooler(config, owner.init_generator) if add_pooling_layer else None
+        if _owner is None:
+            self.init_weights()
+
+    def forward(
+        self,
+        input_ids,
+        attention_mask=None,
+        token_type_ids=None,
+        position_ids=None,
+        output_attentions: bool = False,
+        output_hidden_states: bool = False,
+    ) -> BaseModelOutputWithPooling:
+        weight = self.embeddings.word_embeddings.weight.data
+        xp = get_xp(weight)
+        input_ids = as_index_array(input_ids, "input_ids", xp)
+        attention_mask = as_index_array(attention_mask, "attention_mask", xp)
+        token_type_ids = as_index_array(token_type_ids, "token_type_ids", xp)
+        check_inputs(self.config, input_ids, attention_mask, token_type_ids)
+        B, T = input_ids.shape
+        if token_type_ids is None:
+            token_type_ids = xp.zeros((B, T), dtype=xp.int64)
+        if position_ids is None:
+            position_ids = xp.broadcast_to(xp.arange(T, dtype=xp.int64), (B, T))
+        else:
+            position_ids = as_index_array(position_ids, "position_ids", xp)
+        mask = additive_attention_mask(attention_mask, T, self.config.is_decoder, weight.dtype, xp)
+
+        hidden = self.embeddings(input_ids, token_type_ids, position_ids)  # (B, T, H)
+        hidden, all_hidden, all_attentions = self.encoder(hidden, mask)
+        return BaseModelOutputWithPooling(
+            last_hidden_state=hidden,
+            pooler_output=self.pooler(hidden) if self.pooler is not None else None,
+            hidden_states=all_hidden if output_hidden_states else None,
+            attentions=all_attentions if output_attentions else None,
+        )
+
+
+def _encode(model, input_ids, attention_mask, token_type_ids, position_ids, attn, hidden):
+    return model.bert(
+        input_ids,
+        attention_mask=attention_mask,
+        token_type_ids=token_type_ids,
+        position_ids=position_ids,
+        output_attentions=attn,
+        output_hidden_states=hidden,
+    )
+
+
+def _labels(labels, xp):
+    return as_index_array(labels, "labels", xp) if labels is not None else None
+
+
+def masked_lm(head, sequence_output: Tensor, labels, masked_only: bool):
+    """MLM logits and loss; with ``masked_only``, logits only where labels are not -100.
+
+    The vocabulary projection is the most expensive matmul in BERT (V is large), and its loss
+    only reads the ~15% of positions that carry labels: computing it there alone, as the original
+    BERT does, gives the same loss for a fraction of the work.
+
+    Shapes:
+        sequence_output (B, T, H), labels (B, T); returns logits (B, T, V) or (M, V), the loss,
+        and the (M,) flat positions (or None).
+    """
+    if labels is None or not masked_only:
+        logits = head.predictions(sequence_output)  # (B, T, H) -> (B, T, V)
+        loss = (
+            ag.cross_entropy(logits, labels, ignore_index=IGNORE_INDEX)
+            if labels is not None
+            else None
+        )
+        return logits, loss, None
+    B, T, H = sequence_output.shape
+    xp = get_xp(labels)
+    if tuple(labels.shape) != (B, T):
+        raise ValueError(f"labels has shape {tuple(labels.shape)} but input_ids has {(B, T)}")
+    flat_labels = labels.reshape(-1)  # (B, T) -> (B*T,)
+    positions = xp.nonzero(flat_labels != IGNORE_INDEX)[0]  # (M,)
+    selected = sequence_output.reshape(B * T, H)[positions]  # (B*T, H) -> (M, H)
+    logits = head.predictions(selected)  # (M, V)
+    loss = ag.cross_entropy(logits, flat_labels[positions], ignore_index=IGNORE_INDEX)
+    return logits, loss, positions
+
+
+class BertForPreTraining(BertPreTrainedModel):
+    """BERT with the masked-LM and next-sentence heads; loss = MLM loss + NSP loss.
+
+    ``forward(..., labels=(B, T) with -100 where unmasked, next_sentence_label=(B,) with 0 =
+    IsNext, 1 = NotNext, masked_only=None)``. ``masked_only`` (default: True when labels are
+    given) computes vocabulary logits at the labelled positions only; the loss is unchanged.
+    """
+
+    def __init__(self, config: BertConfig, seed: int = 0):
+        super().__init__(config, seed)
+        self.bert = BertModel(config, add_pooling_layer=True, _owner=self)
+        self.cls = BertPreTrainingHeads(
+            config, self.bert.embeddings.word_embeddings, self.init_generator
+        )
+        self.init_weights()
+
+    def forward(
+        self,
+        input_ids,
+        attention_mask=None,
+        token_type_ids=None,
+        position_ids=None,
+        labels=None,
+        next_sentence_label=None,
+        output_attentions: bool = False,
+        output_hidden_states: bool = False,
+        masked_only: bool | None = None,
+    ) -> BertForPreTrainingOutput:
+        out = _encode(
+            self,
+            input_ids,
+            attention_mask,
+            token_type_ids,
+            position_ids,
+            output_attentions,
+            output_hidden_states,
+        )
+        xp = get_xp(out.last_hidden_state.data)
+        labels = _labels(labels, xp)
+        masked_only = labels is not None if masked_only is None else masked_only
+        logits, mlm_loss, positions = masked_lm(
+            self.cls, out.last_hidden_state, labels, masked_only
+        )
+        nsp_logits = self.cls.seq_relationship(out.pooler_output)  # (B, H) -> (B, 2)
+        nsp_loss = None
+        if next_sentence_label is not None:
+            nsp_loss = ag.cross_entropy(nsp_logits, _labels(next_sentence_label, xp))
+        losses = [loss for loss in (mlm_loss, nsp_loss) if loss is not None]
+        return BertForPreTrainingOutput(
+            loss=losses[0] + losses[1] if len(losses) == 2 else (losses[0] if losses else None),
+            prediction_logits=logits,
+            seq_relationship_logits=nsp_logits,
+            hidden_states=out.hidden_states,
+            attentions=out.attentions,
+            mlm_loss=mlm_loss,
+            nsp_loss=nsp_loss,
+            masked_positions=positions,
+        )
+
+
+class BertForMaskedLM(BertPreTrainedModel):
+    """BERT with the masked-LM head only (no pooler). See ``BertForPreTraining`` for
+    ``masked_only``."""
+
+    def __init__(self, config: BertConfig, seed: int = 0):
+        super().__init__(config, seed)
+        self.bert = BertModel(config, add_pooling_layer=False, _owner=self)
+        self.cls = BertOnlyMLMHead(
+            config, self.bert.embeddings.word_embeddings, self.init_generator
+        )
+        self.init_weights()
+
+    def forward(
+        self,
+        input_ids,
+        attention_mask=None,
+        token_type_ids=None,
+        position_ids=None,
+        labels=None,
+        output_attentions=False,
+        output_hidden_states=False,
+        masked_only=None,
+    ):
+        out = _encode(
+            self,
+            input_ids,
+            attention_mask,
+            token_type_ids,
+            position_ids,
+            output_attentions,
+            output_hidden_states,
+        )
+        labels = _labels(labels, get_xp(out.last_hidden_state.data))
+        masked_only = labels is not None if masked_only is None else masked_only
+        logits, loss, positions = masked_lm(self.cls, out.last_hidden_state, labels, masked_only)
+        return MaskedLMOutput(loss, logits, out.hidden_states, out.attentions, positions)
+
+
+class BertForNextSentencePrediction(BertPreTrainedModel):
+    """BERT with the NSP head: is segment B the continuation of segment A (label 0) or not (1)?"""
+
+    def __init__(self, config: BertConfig, seed: int = 0):
+        super().__init__(config, seed)
+        self.bert = BertModel(config, add_pooling_layer=True, _owner=self)
+        self.cls = BertOnlyNSPHead(config, self.init_generator)
+        self.init_weights()
+
+    def forward(
+        self,
+        input_ids,
+        attention_mask=None,
+        token_type_ids=None,
+        position_ids=None,
+        labels=None,
+        output_attentions=False,
+        output_hidden_states=False,
+    ):
+        out = _encode(
+            self,
+            input_ids,
+            attention_mask,
+            token_type_ids,
+            position_ids,
+            output_attentions,
+            output_hidden_states,
+        )
+        logits = self.cls.seq_relationship(out.pooler_output)  # (B, 2)
+        labels = _labels(labels, get_xp(logits.data))
+        loss = ag.cross_entropy(logits, labels) if labels is not None else None
+        return NextSentencePredictorOutput(loss, logits, out.hidden_states, out.attentions)
+
+
+def _classifier_dropout(config: BertConfig, generator) -> nn.Dropout:
+    p = (
+        config.classifier_dropout
+        if config.classifier_dropout is not None
+        else config.hidden_dropout_prob
+    )
+    return nn.Dropout(p, generator=generator)
+
+
+class BertForSequenceClassification(BertPreTrainedModel):
+    """A linear classifier on the pooled [CLS] state.
+
+    With ``config.num_labels == 1`` it is a regression (mean squared error against float labels);
+    otherwise cross-entropy against integer labels.
+
+    Shapes:
+        returns logits (B, num_labels); labels (B,).
+    """
+
+    def __init__(self, config: BertConfig, seed: int = 0):
+        super().__init__(config, seed)
+        self.num_labels = config.num_labels
+        self.bert = BertModel(config, add_pooling_layer=True, _owner=self)
+        self.dropout = _classifier_dropout(config, self.dropout_generator)
+        self.classifier = nn.Linear(
+            config.hidden_size, config.num_labels, generator=self.init_generator
+        )
+        self.init_weights()
+
+    def forward(
+        self,
+        input_ids,
+        attention_mask=None,
+        token_type_ids=None,
+        position_ids=None,
+        labels=None,
+        output_attentions=False,
+        output_hidden_states=False,
+    ):
+        out = _encode(
+            self,
+            input_ids,
+            attention_mask,
+            token_type_ids,
+            position_ids,
+            output_attentions,
+            output_hidden_states,
+        )
+        logits = self.classifier(self.dropout(out.pooler_output))  # (B, H) -> (B, num_labels)
+        loss = None
+        if labels is not None:
+            xp = get_xp(logits.data)
+            if self.num_labels == 1:
+                targets = labels.data if isinstance(labels, Tensor) else xp.asarray(labels)
+                targets = targets.astype(logits.dtype).reshape(-1)  # (B,)
+                difference = logits.reshape(-1) - Tensor(targets)
+                loss = (difference * difference).mean()
+            else:
+                loss = ag.cross_entropy(logits, _labels(labels, xp))
+        return SequenceClassifierOutput(loss, logits, out.hidden_states, out.attentions)
+
+
+class BertForTokenClassification(BertPreTrainedModel):
+    """A linear classifier on every token state (named-entity tags, for instance).
+
+    Shapes:
+        returns logits (B, T, num_labels); labels (B, T) with -100 where no tag counts.
+    """
+
+    def __init__(self, config: BertConfig, seed: int = 0):
+        super().__init__(config, seed)
+        self.num_labels = config.num_labels
+        self.bert = BertModel(config, add_pooling_layer=False, _owner=self)
+        self.dropout = _classifier_dropout(config, self.dropout_generator)
+        self.classifier = nn.Linear(
+            config.hidden_size, config.num_labels, generator=self.init_generator
+        )
+        self.init_weights()
+
+    def forward(
+        self,
+        input_ids,
+        attention_mask=None,
+        token_type_ids=None,
+        position_ids=None,
+        labels=None,
+        output_attentions=False,
+        output_hidden_states=False,
+    ):
+        out = _encode(
+            self,
+            input_ids,
+            attention_mask,
+            token_type_ids,
+            position_ids,
+            output_attentions,
+            output_hidden_states,
+        )
+        logits = self.classifier(self.dropout(out.last_hidden_state))  # (B, T, num_labels)
+        labels = _labels(labels, get_xp(logits.data))
+        loss = (
+            ag.cross_entropy(logits, labels, ignore_index=IGNORE_INDEX)
+            if labels is not None
+            else None
+        )
+        return TokenClassifierOutput(loss, logits, out.hidden_states, out.attentions)
+
+
+class BertForQuestionAnswering(BertPreTrainedModel):
+    """Extractive QA: a start and an end score for every token; the answer is the best span.
+
+    The loss averages the cross-entropies of the true start and end positions. Positions
+    outside the sequence (an answer truncated away) are clamped to T and ignored, as in
+    transformers.
+
+    Shapes:
+        returns start_logits, end_logits (B, T); start_positions, end_positions (B,).
+    """
+
+    def __init__(self, config: BertConfig, seed: int = 0):
+        super().__init__(config, seed)
+        if config.num_labels != 2:
+            raise ValueError(
+                f"BertForQuestionAnswering needs num_labels=2 (a start and an end score), "
+                f"got {config.num_labels}"
+            )
+        self.bert = BertModel(config, add_pooling_layer=False, _owner=self)
+        # Sized by num_labels, as transformers does, so its checkpoints load unchanged.
+        self.qa_outputs = nn.Linear(config.hidden_size, config.num_labels, generator=self.init_generator)
+        self.init_weights()
+
+    def forward(
+        self,
+        input_ids,
+        attention_mask=None,
+        token_type_ids=None,
+        position_ids=None,
+        start_positions=None,
+        end_positions=None,
+        output_attentions=False,
+        output_hidden_states=False,
+    ):
+        out = _encode(
+            self,
+            input_ids,
+            attention_mask,
+            token_type_ids,
+            position_ids,
+            output_attentions,
+            output_hidden_states,
+        )
+        logits = self.qa_outputs(out.last_hidden_state)  # (B, T, H) -> (B, T, 2)
+        start_logits, end_logits = logits[..., 0], logits[..., 1]  # (B, T) each
+        loss = None
+        if start_positions is not None and end_positions is not None:
+            xp = get_xp(logits.data)
+            T = start_logits.shape[1]
+            starts = xp.clip(as_index_array(start_positions, "start_positions", xp), 0, T)
+            ends = xp.clip(as_index_array(end_positions, "end_positions", xp), 0, T)
+            loss = (
+                ag.cross_entropy(start_logits, starts, ignore_index=T)
+                + ag.cross_entropy(end_logits, ends, ignore_index=T)
+            ) / 2
+        return QuestionAnsweringModelOutput(
+            loss, start_logits, end_logits, out.hidden_states, out.attentions
+        )
