@@ -19,12 +19,28 @@ class MatMul(Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        return get_kernel("matmul", a)(a, b)
+        matmul = get_kernel("matmul", a)
+        if a.ndim > 2 and b.ndim == 2:
+            # A stack of rows times one matrix (every Linear layer) is one big product:
+            # fold the batch axes into rows instead of running many small products.
+            out = matmul(a.reshape(-1, a.shape[-1]), b)  # (..., k) -> (N, k) @ (k, m)
+            return out.reshape(a.shape[:-1] + (b.shape[-1],))  # (N, m) -> (..., m)
+        return matmul(a, b)
 
     @staticmethod
     def backward(ctx, grad_out):
         a, b = ctx.saved_arrays
         matmul = get_kernel("matmul", grad_out)
+        if a.ndim > 2 and b.ndim == 2:
+            g = grad_out.reshape(-1, grad_out.shape[-1])  # (..., m) -> (N, m)
+            grad_a = grad_b = None
+            if ctx.needs_input_grad[0]:
+                grad_a = matmul(g, b, transpose_b=True).reshape(a.shape)  # (N, m) @ (m, k)
+            if ctx.needs_input_grad[1]:
+                # One (k, N) @ (N, m) product sums over every row at once, instead of a stack
+                # of per-batch products that the engine would then have to add up.
+                grad_b = matmul(a.reshape(-1, a.shape[-1]), g, transpose_a=True)
+            return grad_a, grad_b
         # Give vectors their matrix shapes back: (k,) @ (..., k, m) is (1, k) @ (..., k, m).
         a2 = a.reshape(1, -1) if a.ndim == 1 else a  # (k,) -> (1, k)
         b2 = b.reshape(-1, 1) if b.ndim == 1 else b  # (k,) -> (k, 1)
@@ -57,5 +73,7 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
     try:
         np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
     except ValueError:
-        raise ValueError(f"matmul: batch shapes of {a.shape} and {b.shape} do not broadcast") from None
+        raise ValueError(
+            f"matmul: batch shapes of {a.shape} and {b.shape} do not broadcast"
+        ) from None
     return MatMul.apply(a, b)
