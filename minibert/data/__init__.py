@@ -1,0 +1,1 @@
+"""Pretraining data: corpus reading, NSP pairs, MLM masking, batching."""
