@@ -56,7 +56,8 @@ def _pretrain(args: argparse.Namespace) -> int:
         tokenizer = WordPieceTokenizer.from_pretrained(args.tokenizer)
     else:
         print(
-            f"training a {args.vocab_size}-token WordPiece vocabulary on {', '.join(map(str, corpus))}"
+            f"training a {args.vocab_size}-token WordPiece vocabulary on "
+            f"{', '.join(map(str, corpus))}"
         )
         tokenizer = WordPieceTokenizer.train(
             corpus, vocab_size=args.vocab_size, show_progress=not args.quiet
@@ -73,7 +74,8 @@ def _pretrain(args: argparse.Namespace) -> int:
         else None
     )
     training = TrainingArguments(
-        max_steps=args.steps, learning_rate=args.lr, warmup_steps=min(args.warmup_steps, args.steps),
+        max_steps=args.steps, learning_rate=args.lr,
+        warmup_steps=min(args.warmup_steps, args.steps),
         gradient_accumulation_steps=args.grad_accum, eval_every=args.eval_every,
         save_every=args.save_every, eval_batches=args.eval_batches, seed=args.seed,
     )  # fmt: skip
@@ -82,7 +84,8 @@ def _pretrain(args: argparse.Namespace) -> int:
     summary = pretrain(model, tokenizer, train_data, training, out, eval_data=eval_data,
                        resume=args.resume, progress=not args.quiet)  # fmt: skip
     print(
-        f"done in {summary['seconds']:.0f} s ({summary['tokens_per_second']:.0f} tokens/s); model in {out / 'model'}"
+        f"done in {summary['seconds']:.0f} s ({summary['tokens_per_second']:.0f} tokens/s); "
+        f"model in {out / 'model'}"
     )
     if "eval_mlm_accuracy" in summary:
         print(
@@ -150,7 +153,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     tokenizer = WordPieceTokenizer.from_pretrained(args.model)
     model = BertForPreTraining.from_pretrained(args.model)
     corpus = args.corpus or [embedded_corpus("heldout")]
-    config = DataConfig(max_seq_length=min(args.max_seq_length, model.config.max_position_embeddings),
+    max_length = min(args.max_seq_length, model.config.max_position_embeddings)
+    config = DataConfig(max_seq_length=max_length,
                         batch_size=args.batch_size, nsp=not args.no_nsp)  # fmt: skip
     metrics = evaluate(model, PretrainingData(corpus, tokenizer, config, seed=args.seed))
     print(json.dumps(metrics, indent=2))
@@ -173,7 +177,8 @@ def add_commands(commands) -> None:
     pretrain.add_argument("--corpus", nargs="+", help="corpus files (default: the embedded corpus)")
     pretrain.add_argument("--eval-corpus", nargs="+", help="held-out corpus files")
     pretrain.add_argument("--corpus-format", choices=("google", "plain"), default="google",
-                          help="google: a sentence per line, blank line between documents; plain: running text (default: %(default)s)")  # fmt: skip
+                          help="google: a sentence per line, blank line between documents; "
+                          "plain: running text (default: %(default)s)")  # fmt: skip
     pretrain.add_argument(
         "--tokenizer", help="a tokenizer directory (default: train one on the corpus)"
     )

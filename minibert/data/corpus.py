@@ -25,7 +25,7 @@ _ABBREVIATIONS = {
     "e.g", "i.e", "etc", "esp", "usu", "poss", "cf", "vs", "viz", "approx", "n", "v", "adj",
     "adv", "pl", "mr", "mrs", "ms", "dr", "prof", "st", "jr", "sr", "no", "vol", "fig", "ca",
     "inc", "ltd", "co", "corp", "dept", "ed", "eds", "al", "u.s", "u.k", "a.k.a", "orig",
-    "var", "abbrev", "obs", "esp", "prob", "ibid", "op",
+    "var", "abbrev", "obs", "prob", "ibid", "op",
 }  # fmt: skip
 # A candidate boundary: sentence-final punctuation, optional closing quotes or brackets, space,
 # then something that can start a sentence (an upper-case letter, a digit, or an opening quote).

@@ -6,7 +6,6 @@ import math
 
 import autograd as ag
 from autograd import nn
-
 from minibert.config import BertConfig
 
 
@@ -71,7 +70,7 @@ class BertSelfOutput(nn.Module):
 
 
 class BertAttention(nn.Module):
-    """Self-attention plus its output block (transformers' ``attention.self`` / ``attention.output``).
+    """Self-attention plus its output block (``attention.self`` and ``attention.output``).
 
     Shapes:
         hidden_states (B, T, H); returns (B, T, H) and probabilities (B, nh, T, T).

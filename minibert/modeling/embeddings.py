@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from autograd import Tensor, nn
 
+from autograd import Tensor, nn
 from minibert.config import BertConfig
 
 

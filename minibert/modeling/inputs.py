@@ -7,7 +7,6 @@ deep inside an embedding lookup tells a learner nothing.
 from __future__ import annotations
 
 from autograd import Tensor, get_xp
-
 from minibert.config import BertConfig
 
 

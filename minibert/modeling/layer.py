@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from autograd import nn
-
 from minibert.config import BertConfig
 from minibert.modeling.attention import BertAttention
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import autograd as ag
 from autograd import Tensor, get_xp, nn
-
 from minibert.config import BertConfig
 from minibert.modeling.embeddings import BertEmbeddings
 from minibert.modeling.heads import BertOnlyMLMHead, BertOnlyNSPHead, BertPreTrainingHeads
@@ -394,7 +393,9 @@ class BertForQuestionAnswering(BertPreTrainedModel):
             )
         self.bert = BertModel(config, add_pooling_layer=False, _owner=self)
         # Sized by num_labels, as transformers does, so its checkpoints load unchanged.
-        self.qa_outputs = nn.Linear(config.hidden_size, config.num_labels, generator=self.init_generator)
+        self.qa_outputs = nn.Linear(
+            config.hidden_size, config.num_labels, generator=self.init_generator
+        )
         self.init_weights()
 
     def forward(

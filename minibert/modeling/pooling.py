@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import autograd as ag
 from autograd import nn
-
 from minibert.config import BertConfig
 
 POOLING_STRATEGIES = ("cls", "mean", "max")

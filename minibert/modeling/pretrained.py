@@ -8,8 +8,8 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from autograd import nn
 
+from autograd import nn
 from minibert import checkpoint
 from minibert.config import BertConfig
 

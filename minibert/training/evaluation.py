@@ -6,8 +6,8 @@ import math
 from collections import Counter
 
 import numpy as np
-from autograd import no_grad
 
+from autograd import no_grad
 from minibert.data.pretraining import IGNORE_INDEX
 
 

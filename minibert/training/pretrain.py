@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from autograd import optim
 from tqdm.auto import tqdm
 
+from autograd import optim
 from minibert.training import state as checkpoints
 from minibert.training.evaluation import evaluate, most_frequent_token
 
@@ -209,7 +209,8 @@ def _append_jsonl(path: Path, record: dict) -> None:
 def _format_eval(step: int, m: dict) -> str:
     text = (
         f"step {step}: held-out MLM accuracy {m['mlm_accuracy']:.3f} "
-        f"(baseline {m.get('mlm_baseline_accuracy', float('nan')):.3f}), perplexity {m['mlm_perplexity']:.1f}"
+        f"(baseline {m.get('mlm_baseline_accuracy', float('nan')):.3f}), "
+        f"perplexity {m['mlm_perplexity']:.1f}"
     )
     if "nsp_accuracy" in m:
         text += (

@@ -1,4 +1,4 @@
-"""Checkpoint directories: round trips, strict loading, corrupted files, pickle refusal, atomicity."""
+"""Checkpoint directories: round trips, strict loading, damaged files, pickles, atomicity."""
 
 from __future__ import annotations
 

@@ -84,7 +84,7 @@ def test_missing_and_empty_corpora_are_clear_errors(tmp_path, tokenizer):
 
 
 def toy_documents(n_docs=6, sentences=5, seed=0):
-    """Documents whose sentences are ranges of distinct ids, so every token tells where it is from."""
+    """Documents whose sentences are ranges of distinct ids: each token tells where it is from."""
     rng = np.random.default_rng(seed)
     docs, next_id = [], 10
     for _ in range(n_docs):

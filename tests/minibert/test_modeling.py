@@ -23,6 +23,14 @@ sizes = st.fixed_dictionaries(
 )
 
 
+TASK_MODELS = [
+    "BertForPreTraining",
+    "BertForSequenceClassification",
+    "BertForTokenClassification",
+    "BertForQuestionAnswering",
+]
+
+
 def config_for(s, **overrides):
     """A config from drawn sizes; [PAD] is the last id, which ``padded_batch`` never draws."""
     hidden, heads = s["hidden_heads"]
@@ -96,8 +104,7 @@ def test_embeddings_pooler_and_heads_gradients(s):
 
 
 @settings(max_examples=5)
-@given(sizes, st.sampled_from(["BertForPreTraining", "BertForSequenceClassification",
-                               "BertForTokenClassification", "BertForQuestionAnswering"]))  # fmt: skip
+@given(sizes, st.sampled_from(TASK_MODELS))
 def test_whole_models_loss_gradients(s, class_name):
     config = config_for(s, num_labels=2)
     rng = np.random.default_rng(s["seed"])
@@ -135,19 +142,18 @@ def test_masked_only_mlm_gives_the_full_loss_and_gradients(config):
     ids, mask, token_types = padded_batch(rng, 3, 8, config.vocab_size)
     labels = np.where(rng.random(ids.shape) < 0.3, ids, -100)
     labels[0, 0] = ids[0, 0]
-    grads = []
+    outputs, grads = [], []
     for masked_only in (False, True):
         model = float64_model(modeling.BertForPreTraining, config)
         out = model(ids, mask, token_types, labels=labels, next_sentence_label=[0, 1, 0],
                     masked_only=masked_only)  # fmt: skip
         out.loss.backward()
+        outputs.append(out)
         grads.append({n: p.grad for n, p in model.named_parameters()})
-        if masked_only:
-            assert out.prediction_logits.shape == (int((labels != -100).sum()), config.vocab_size)
-            np.testing.assert_allclose(out.loss.item(), full_loss, rtol=1e-12)
-        else:
-            full_loss = out.loss.item()
-            assert out.prediction_logits.shape == (3, 8, config.vocab_size)
+    full, masked = outputs
+    assert full.prediction_logits.shape == (3, 8, config.vocab_size)
+    assert masked.prediction_logits.shape == (int((labels != -100).sum()), config.vocab_size)
+    np.testing.assert_allclose(masked.loss.item(), full.loss.item(), rtol=1e-12)
     for name in grads[0]:
         np.testing.assert_allclose(
             grads[1][name], grads[0][name], rtol=1e-10, atol=1e-14, err_msg=name

@@ -33,8 +33,10 @@ def tokenizer(tmp_path_factory):
 
 
 def small_config(vocab_size: int, **fields) -> BertConfig:
-    return BertConfig(vocab_size=vocab_size, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                      intermediate_size=64, max_position_embeddings=48, **fields)  # fmt: skip
+    return BertConfig(
+        vocab_size=vocab_size, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+        intermediate_size=64, max_position_embeddings=48, **fields,
+    )  # fmt: skip
 
 
 def test_mlm_loss_drops_well_below_its_start_within_100_steps(tmp_path, tokenizer):
@@ -144,9 +146,9 @@ def test_resume_refuses_changed_arguments_and_a_missing_checkpoint(tmp_path, tok
         progress=False,
     )
     changed = TrainingArguments(max_steps=4, warmup_steps=1, save_every=1, eval_every=0)
+    model = BertForPreTraining(small_config(len(tokenizer)))
     with pytest.raises(ValueError, match=r"other arguments.*max_steps: 2 -> 4"):
-        pretrain(BertForPreTraining(small_config(len(tokenizer))), tokenizer, data, changed, tmp_path,
-                 resume=True, progress=False)  # fmt: skip
+        pretrain(model, tokenizer, data, changed, tmp_path, resume=True, progress=False)
 
 
 @pytest.mark.parametrize(

@@ -99,9 +99,13 @@ def test_pretraining_outputs_and_loss_match(tmp_path, dtype, hidden_act):
             what=name, kind="forward", **tol,
         )  # fmt: skip
     for layer, (a, b) in enumerate(zip(mine.attentions, theirs.attentions, strict=True)):
-        assert_arrays_match(a.data, b.detach().numpy(), what=f"attentions[{layer}]", kind="forward", **tol)
+        assert_arrays_match(
+            a.data, b.detach().numpy(), what=f"attentions[{layer}]", kind="forward", **tol
+        )
     for layer, (a, b) in enumerate(zip(mine.hidden_states, theirs.hidden_states, strict=True)):
-        assert_arrays_match(a.data, b.detach().numpy(), what=f"hidden_states[{layer}]", kind="forward", **tol)
+        assert_arrays_match(
+            a.data, b.detach().numpy(), what=f"hidden_states[{layer}]", kind="forward", **tol
+        )
 
 
 @pytest.mark.parametrize("hidden_act", ["gelu", "relu"])
@@ -137,14 +141,20 @@ def test_task_models_match_with_their_losses(tmp_path, class_name):
         "BertForMaskedLM": dict(labels=mlm_labels),
         "BertForNextSentencePrediction": dict(labels=np.array([1, 0, 0])),
         "BertForSequenceClassification": dict(labels=rng.integers(0, 3, 3)),
-        "BertForTokenClassification": dict(labels=np.where(mask == 1, rng.integers(0, 3, (3, 10)), -100)),
+        "BertForTokenClassification": dict(
+            labels=np.where(mask == 1, rng.integers(0, 3, (3, 10)), -100)
+        ),
         "BertForQuestionAnswering": dict(
             start_positions=np.array([1, 3, 40]), end_positions=np.array([2, 5, 41])
         ),
         "BertModel": {},
     }[class_name]
-    theirs = hf(*as_torch(ids, mask, token_types), **{k: torch.tensor(v) for k, v in label_args.items()})
-    extra = {"masked_only": False} if class_name in ("BertForPreTraining", "BertForMaskedLM") else {}
+    theirs = hf(
+        *as_torch(ids, mask, token_types), **{k: torch.tensor(v) for k, v in label_args.items()}
+    )
+    extra = (
+        {"masked_only": False} if class_name in ("BertForPreTraining", "BertForMaskedLM") else {}
+    )
     mine = ours(ids, mask, token_types, **label_args, **extra)
     shared = [name for name in mine.keys() if name in theirs.keys()]
     assert "loss" in shared or class_name == "BertModel"
@@ -174,7 +184,9 @@ def test_minibert_checkpoint_loads_in_transformers(tmp_path):
                         intermediate_size=24, max_position_embeddings=24)  # fmt: skip
     ours = modeling.BertForPreTraining(config, seed=5).eval()
     ours.save_pretrained(tmp_path / "ours")
-    hf = transformers.BertForPreTraining.from_pretrained(tmp_path / "ours", attn_implementation="eager")
+    hf = transformers.BertForPreTraining.from_pretrained(
+        tmp_path / "ours", attn_implementation="eager"
+    )
     hf = hf.float().eval()
     ids, mask, token_types, _ = batch(seed=5)
     theirs = hf(*as_torch(ids, mask, token_types), output_attentions=True)
