@@ -87,17 +87,6 @@ class BertModel(BertPreTrainedModel):
         )
 
 
-def _encode(model, input_ids, attention_mask, token_type_ids, position_ids, attn, hidden):
-    return model.bert(
-        input_ids,
-        attention_mask=attention_mask,
-        token_type_ids=token_type_ids,
-        position_ids=position_ids,
-        output_attentions=attn,
-        output_hidden_states=hidden,
-    )
-
-
 def _labels(labels, xp):
     return as_index_array(labels, "labels", xp) if labels is not None else None
 
@@ -161,8 +150,7 @@ class BertForPreTraining(BertPreTrainedModel):
         output_hidden_states: bool = False,
         masked_only: bool | None = None,
     ) -> BertForPreTrainingOutput:
-        out = _encode(
-            self,
+        out = self.bert(
             input_ids,
             attention_mask,
             token_type_ids,
@@ -216,8 +204,7 @@ class BertForMaskedLM(BertPreTrainedModel):
         output_hidden_states=False,
         masked_only=None,
     ):
-        out = _encode(
-            self,
+        out = self.bert(
             input_ids,
             attention_mask,
             token_type_ids,
@@ -250,8 +237,7 @@ class BertForNextSentencePrediction(BertPreTrainedModel):
         output_attentions=False,
         output_hidden_states=False,
     ):
-        out = _encode(
-            self,
+        out = self.bert(
             input_ids,
             attention_mask,
             token_type_ids,
@@ -304,8 +290,7 @@ class BertForSequenceClassification(BertPreTrainedModel):
         output_attentions=False,
         output_hidden_states=False,
     ):
-        out = _encode(
-            self,
+        out = self.bert(
             input_ids,
             attention_mask,
             token_type_ids,
@@ -354,8 +339,7 @@ class BertForTokenClassification(BertPreTrainedModel):
         output_attentions=False,
         output_hidden_states=False,
     ):
-        out = _encode(
-            self,
+        out = self.bert(
             input_ids,
             attention_mask,
             token_type_ids,
@@ -409,8 +393,7 @@ class BertForQuestionAnswering(BertPreTrainedModel):
         output_attentions=False,
         output_hidden_states=False,
     ):
-        out = _encode(
-            self,
+        out = self.bert(
             input_ids,
             attention_mask,
             token_type_ids,
