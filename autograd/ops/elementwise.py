@@ -132,7 +132,13 @@ class Pow(Function):
         a, b, out = ctx.saved_arrays
         xp = get_xp(a)
         grad_a = grad_out * b * a ** (b - 1) if ctx.needs_input_grad[0] else None
-        grad_b = grad_out * out * xp.log(a) if ctx.needs_input_grad[1] else None
+        grad_b = None
+        if ctx.needs_input_grad[1]:
+            # d(a^b)/db = a^b log a. At a = 0 the product is 0 * -inf; its limit (and PyTorch's
+            # answer) is 0. Negative bases have no real logarithm: NaN, as in PyTorch.
+            log_a = xp.log(xp.where(a > 0, a, 1))
+            log_a = xp.where(a > 0, log_a, xp.where(a == 0, 0, xp.nan))
+            grad_b = grad_out * out * log_a
         return grad_a, grad_b
 
 

@@ -13,6 +13,11 @@ def normalize_axes(axis, ndim: int) -> tuple[int, ...]:
     """``axis`` as a sorted tuple of non-negative axes (None means every axis)."""
     if axis is None:
         return tuple(range(ndim))
+    if ndim == 0:  # a scalar has no axes; axis 0 or -1 is accepted as "all of them" (as PyTorch)
+        axes = (axis,) if isinstance(axis, int) else tuple(axis)
+        if any(ax not in (0, -1) for ax in axes):
+            raise ValueError(f"axis {axis} is out of range for a 0-dimensional tensor")
+        return ()
     axes = (axis,) if isinstance(axis, int) else tuple(axis)
     normalized = []
     for ax in axes:

@@ -491,3 +491,10 @@ def test_dropout_edge_cases_match_torch(p, training):
         lambda x: F.dropout(x, p, training=training),
         normal((3, 4)),
     )
+
+
+def test_tensor_exponent_gradient_at_base_zero_matches_torch():
+    """d(a^b)/db = a^b log a is 0 * -inf at a = 0; PyTorch (and we) return its limit, 0."""
+    base = np.array([0.0, 0.5, 2.0])
+    exponent = np.array([2.0, 3.0, 1.5])
+    assert_matches_torch(lambda a, b: a**b, lambda a, b: a**b, base, exponent)
