@@ -154,7 +154,7 @@ def backward(root, grad=None) -> None:
                 f"{ctx.function.__name__}.backward returned {len(input_grads)} gradients "
                 f"for {len(ctx.inputs)} inputs"
             )
-        for parent, parent_grad in zip(ctx.inputs, input_grads):
+        for parent, parent_grad in zip(ctx.inputs, input_grads, strict=True):
             if parent is None or parent_grad is None or not parent.requires_grad:
                 continue
             parent_grad = unbroadcast(parent_grad, parent.shape)

@@ -147,7 +147,9 @@ class Tensor:
 
     def item(self):
         if self.size != 1:
-            raise ValueError(f"item() needs a tensor with one element, this one has shape {self.shape}")
+            raise ValueError(
+                f"item() needs a tensor with one element, this one has shape {self.shape}"
+            )
         return self.data.reshape(()).item()
 
     def tolist(self):

@@ -3,7 +3,8 @@
 ``erf`` is needed by BERT's exact GELU. NumPy has none (it lives in SciPy, which we do not depend
 on), so we sum the series
 
-.. math:: \\operatorname{erf}(x) = \\frac{2}{\\sqrt\\pi} e^{-x^2} \\sum_{n\\ge0} \\frac{2^n x^{2n+1}}{1\\cdot3\\cdots(2n+1)}
+.. math:: \\operatorname{erf}(x) = \\frac{2}{\\sqrt\\pi} e^{-x^2}
+    \\sum_{n\\ge0} \\frac{2^n x^{2n+1}}{1\\cdot3\\cdots(2n+1)}
 
 whose terms all share the sign of ``x``: nothing cancels, so every term keeps full relative
 precision (unlike the alternating Taylor series). Past |x| = 6, erf is +-1 to double precision.

@@ -26,7 +26,8 @@ class CrossEntropy(Function):
         xp = get_xp(logits)
         ctx.save_for_backward(log_probs, flat_targets)
         ctx.logits_shape, ctx.targets_shape = logits.shape, targets.shape
-        ctx.ignore_index, ctx.reduction, ctx.label_smoothing = ignore_index, reduction, label_smoothing
+        ctx.ignore_index, ctx.reduction = ignore_index, reduction
+        ctx.label_smoothing = label_smoothing
         if reduction == "none":
             return losses.reshape(targets.shape)
         if reduction == "sum":
@@ -73,14 +74,18 @@ def cross_entropy(
     xp = get_xp(logits.data)
     targets = xp.asarray(targets)
     if targets.dtype.kind not in "iu":
-        raise TypeError(f"cross_entropy: targets must be integer class indices, got {targets.dtype}")
+        raise TypeError(
+            f"cross_entropy: targets must be integer class indices, got {targets.dtype}"
+        )
     if tuple(targets.shape) != logits.shape[:-1]:
         raise ValueError(
             f"cross_entropy: logits of shape {logits.shape} need targets of shape "
             f"{logits.shape[:-1]}, got {tuple(targets.shape)}"
         )
     if reduction not in ("mean", "sum", "none"):
-        raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+        raise ValueError(
+            f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}"
+        )
     if not 0.0 <= label_smoothing < 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1), got {label_smoothing}")
     n_classes = logits.shape[-1]

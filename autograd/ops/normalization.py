@@ -23,7 +23,9 @@ class LayerNorm(Function):
         return get_kernel("layer_norm_backward", x)(grad_out, x, weight, mean, rstd, ctx.has_bias)
 
 
-def layer_norm(x: Tensor, weight: Tensor | None = None, bias: Tensor | None = None, eps: float = 1e-5):
+def layer_norm(
+    x: Tensor, weight: Tensor | None = None, bias: Tensor | None = None, eps: float = 1e-5
+) -> Tensor:
     """Normalize ``x`` over its last axis, then scale by ``weight`` and shift by ``bias``.
 
     Shapes:

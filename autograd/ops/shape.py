@@ -188,7 +188,9 @@ def getitem(a: Tensor, index) -> Tensor:
     try:
         return GetItem.apply(a, index=index)
     except IndexError as error:
-        raise IndexError(f"index {index!r} is invalid for a tensor of shape {a.shape}: {error}") from None
+        raise IndexError(
+            f"index {index!r} is invalid for a tensor of shape {a.shape}: {error}"
+        ) from None
 
 
 def _join_check(name: str, tensors, axis: int, same_shape: bool) -> None:
@@ -196,9 +198,17 @@ def _join_check(name: str, tensors, axis: int, same_shape: bool) -> None:
         raise ValueError(f"{name} needs at least one tensor")
     first = tensors[0].shape
     for t in tensors[1:]:
-        mismatch = t.shape != first if same_shape else (
-            len(t.shape) != len(first)
-            or any(n != m for i, (n, m) in enumerate(zip(t.shape, first)) if i != axis % len(first))
+        mismatch = (
+            t.shape != first
+            if same_shape
+            else (
+                len(t.shape) != len(first)
+                or any(
+                    n != m
+                    for i, (n, m) in enumerate(zip(t.shape, first, strict=True))
+                    if i != axis % len(first)
+                )
+            )
         )
         if mismatch:
             raise ValueError(f"{name} along axis {axis}: shapes {first} and {t.shape} do not fit")

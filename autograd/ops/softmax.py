@@ -68,4 +68,3 @@ def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
     if axis == x.ndim - 1:
         return LogSoftmax.apply(x)
     return LogSoftmax.apply(x.swapaxes(axis, -1)).swapaxes(axis, -1)
-
