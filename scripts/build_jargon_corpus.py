@@ -46,8 +46,10 @@ def entries(text: str):
 
 
 def clean(paragraph: str) -> str:
+    paragraph = paragraph.strip()
     paragraph = regex.sub(r"\{\s*([^{}]*?)\s*\}", r"\1", paragraph)  # {cross reference} -> words
-    paragraph = regex.sub(r"^\d+\.\s+", "", paragraph)  # "2. Anything that..." sense numbers
+    # Sense numbers ("2. Anything that...") start a paragraph or follow its [etymology] tag.
+    paragraph = regex.sub(r"(^|(?<=\])\s)\d{1,2}\.(\s+|$)", r"\1", paragraph)
     return " ".join(paragraph.split())
 
 

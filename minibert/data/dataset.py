@@ -82,7 +82,7 @@ class PretrainingData:
         self.replacement_ids = np.array(sorted(set(vocab.values()) - self.special_ids))
         self.continuation = frozenset(i for t, i in vocab.items() if t.startswith("##"))
         self._cached_shards: list | None = None
-        if not any(True for _ in self._shards()):
+        if next(read_documents(self.files, self.config.corpus_format), None) is None:
             raise ValueError(f"the corpus {', '.join(map(str, self.files))} has no documents")
 
     # ------------------------------------------------------------------------ documents
@@ -170,7 +170,7 @@ class PretrainingData:
 
         Returns:
             ``input_ids``, ``attention_mask``, ``token_type_ids``, ``labels`` of shape (B, T),
-            and ``next_sentence_label`` of shape (B,).
+            and (with NSP) ``next_sentence_label`` of shape (B,).
         """
         length = (
             self.config.max_seq_length
@@ -183,10 +183,11 @@ class PretrainingData:
             "attention_mask": np.zeros((B, length), dtype=np.int64),
             "token_type_ids": np.zeros((B, length), dtype=np.int64),
             "labels": np.full((B, length), IGNORE_INDEX, dtype=np.int64),
-            "next_sentence_label": np.array(
-                [r[2].next_sentence_label for r in rows], dtype=np.int64
-            ),
         }
+        if self.config.nsp:  # MLM-only batches have no NSP labels, so the model skips NSP
+            batch["next_sentence_label"] = np.array(
+                [r[2].next_sentence_label for r in rows], dtype=np.int64
+            )
         for row, (input_ids, labels, instance) in enumerate(rows):
             n = len(input_ids)
             batch["input_ids"][row, :n] = input_ids

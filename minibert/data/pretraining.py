@@ -90,9 +90,11 @@ def nsp_instances(
                 tokens_a = [t for sentence in chunk[:a_end] for t in sentence]
                 other_documents = len(documents) > 1
                 # A lone chunk has no true continuation; with no other document to draw from
-                # either, no correctly labelled pair can be made from it, so none is.
+                # either, no correctly labelled pair can be made from it: skip just this chunk.
                 if len(chunk) == 1 and not other_documents:
-                    break
+                    chunk, chunk_length = [], 0
+                    i += 1
+                    continue
                 is_random_next = other_documents and (len(chunk) == 1 or rng.random() < 0.5)
                 if is_random_next:
                     tokens_b = _random_segment(documents, doc_index, target - len(tokens_a), rng)

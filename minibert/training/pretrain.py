@@ -112,6 +112,8 @@ def pretrain(
     log_path = output_dir / "metrics.jsonl"
     if not resume:
         log_path.unlink(missing_ok=True)
+    else:
+        _truncate_log(log_path, step)  # drop what the interrupted run logged after its checkpoint
     baseline = most_frequent_token(train_data) if eval_data is not None else None
 
     batches = train_data.batches(epoch, batch_index)
@@ -206,6 +208,20 @@ def _append_jsonl(path: Path, record: dict) -> None:
         handle.flush()
 
 
+def _truncate_log(path: Path, last_step: int) -> None:
+    """Keep only the records up to ``last_step`` (the resumed run logs the rest again)."""
+    if not path.is_file():
+        return
+    kept = [
+        line
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.strip() and json.loads(line)["step"] <= last_step
+    ]
+    from minibert.io import atomic_write_text
+
+    atomic_write_text(path, "".join(line + "\n" for line in kept))
+
+
 def _format_eval(step: int, m: dict) -> str:
     text = (
         f"step {step}: held-out MLM accuracy {m['mlm_accuracy']:.3f} "
@@ -230,10 +246,10 @@ def _differences(saved: dict, now: dict) -> str:
 def plot_loss_curve(log_path: Path, png_path: Path) -> Path | None:
     """Training and held-out MLM loss against steps, as a PNG (skipped without matplotlib)."""
     try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        # A bare Figure with the Agg canvas: no pyplot, so the caller's backend (a notebook's
+        # inline one, say) is left as it was.
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
     except ImportError:
         return None
     if not log_path.is_file():
@@ -245,7 +261,9 @@ def plot_loss_curve(log_path: Path, png_path: Path) -> Path | None:
     ]
     if not records:
         return None
-    figure, axis = plt.subplots(figsize=(7, 4))
+    figure = Figure(figsize=(7, 4))
+    FigureCanvasAgg(figure)
+    axis = figure.add_subplot()
     train = [
         (r["step"], r["mlm_loss"] if r.get("mlm_loss") is not None else r["loss"]) for r in records
     ]
@@ -261,5 +279,4 @@ def plot_loss_curve(log_path: Path, png_path: Path) -> Path | None:
     from minibert.io import atomic_write
 
     atomic_write(png_path, lambda path: figure.savefig(path, format="png", dpi=110))
-    plt.close(figure)
     return png_path

@@ -129,6 +129,14 @@ def test_a_single_document_never_yields_a_mislabelled_pair():
             assert inst.next_sentence_label == IS_NEXT
 
 
+def test_a_lone_unpairable_chunk_does_not_stop_the_rest_of_the_document():
+    long_first = [list(range(100, 140))] + [list(range(10 + 3 * k, 13 + 3 * k)) for k in range(8)]
+    rng = np.random.default_rng(6)
+    instances = nsp_instances(long_first, 0, [long_first], SPECIAL, 32, 0.0, rng)
+    assert instances, "the short sentences after the long one still make pairs"
+    assert all(i.next_sentence_label == IS_NEXT for i in instances)
+
+
 def test_truncation_removes_from_the_longer_side_at_random_ends():
     rng = np.random.default_rng(3)
     fronts = backs = 0
@@ -231,6 +239,6 @@ def test_mlm_only_uses_single_full_segments(tokenizer):
     config = DataConfig(max_seq_length=48, batch_size=8, nsp=False)
     batch = next(PretrainingData([TINY], tokenizer, config).epoch_batches(0))
     assert np.all(batch["token_type_ids"] == 0)
-    assert np.all(batch["next_sentence_label"] == IGNORE_INDEX)
+    assert "next_sentence_label" not in batch  # so the model computes no NSP loss
     sep = tokenizer.sep_token_id
     assert all((row == sep).sum() == 1 for row in batch["input_ids"])

@@ -94,6 +94,11 @@ def test_a_killed_run_resumes_to_the_same_weights_bit_for_bit(tmp_path, tokenize
     subprocess.run(cli_pretrain(killed, tokenizer_dir, config_path, "--resume"), check=True,
                    env=env, capture_output=True, timeout=600)  # fmt: skip
 
+    steps = [
+        json.loads(line)["step"] for line in (killed / "metrics.jsonl").read_text().splitlines()
+    ]
+    assert steps == sorted(set(steps)), "a resumed run must not log a step twice"
+
     final_straight = load_file(str(straight / "model" / "model.safetensors"))
     final_resumed = load_file(str(killed / "model" / "model.safetensors"))
     assert final_straight.keys() == final_resumed.keys()
@@ -105,6 +110,20 @@ def test_a_killed_run_resumes_to_the_same_weights_bit_for_bit(tmp_path, tokenize
         np.testing.assert_array_equal(
             optimizer_resumed[name], optimizer_straight[name], err_msg=name
         )
+
+
+def test_mlm_only_training_runs_and_the_plot_leaves_the_backend_alone(tmp_path, tokenizer):
+    matplotlib = pytest.importorskip("matplotlib")
+    backend = matplotlib.get_backend()
+    config = DataConfig(max_seq_length=32, batch_size=4, nsp=False)
+    data = PretrainingData([TINY], tokenizer, config, seed=0)
+    args = TrainingArguments(max_steps=3, warmup_steps=1, save_every=0, eval_every=0, log_every=1)
+    summary = pretrain(BertForPreTraining(small_config(len(tokenizer))), tokenizer, data, args,
+                       tmp_path, eval_data=data, progress=False)  # fmt: skip
+    assert np.isfinite(summary["loss"]) and summary["nsp_loss"] is None
+    assert "eval_nsp_accuracy" not in summary
+    assert (tmp_path / "loss_curve.png").stat().st_size > 1000
+    assert matplotlib.get_backend() == backend
 
 
 def test_a_non_finite_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path, tokenizer):
