@@ -4,7 +4,17 @@ Importing this package registers the plain reference twins (``reference.py``); f
 implementations register themselves under the same names from their own modules.
 """
 
-from autograd.kernels import reference  # noqa: F401  (registers the reference twins)
+from autograd.kernels import (  # noqa: F401  (importing a module registers its kernels)
+    numba_adamw,
+    numba_cross_entropy,
+    numba_dropout,
+    numba_embedding,
+    numba_gelu,
+    numba_layernorm,
+    numba_matmul,
+    numba_softmax,
+    reference,
+)
 from autograd.kernels.registry import (
     BACKENDS,
     available,

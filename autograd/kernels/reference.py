@@ -238,11 +238,21 @@ def adamw_step(param, grad, exp_avg, exp_avg_sq, *, lr, beta1, beta2, eps, weigh
 def dropout_mask(like, p, generator):
     """A scaled keep-mask shaped like ``like``: 0 with probability p, else 1 / (1 - p).
 
-    The random numbers come from ``generator`` (a seeded ``numpy.random.Generator``) on the host,
-    so a seed gives the same mask on every backend; the mask is then moved to ``like``'s device
-    explicitly.
+    Counter-based, so every backend can compute the same mask: one draw from ``generator`` (a
+    seeded ``numpy.random.Generator``) gives a 63-bit ``seed``; element i (in C order) is
+    dropped when the top 53 bits of SplitMix64's output ``mix(seed + (i + 1) * golden)`` fall
+    below ``p * 2**53``. A fused kernel hashes the same counters in registers and gets the same
+    mask bit for bit. Here the hash runs on the host in NumPy (uint64 arithmetic wraps modulo
+    2**64, which the mix relies on) and the mask moves to ``like``'s device explicitly.
     """
+    import numpy as np  # the hash is host arithmetic, whatever module ``like`` belongs to
+
     xp = get_xp(like)
-    keep = generator.random(like.shape, dtype="float32") >= p
-    mask = keep.astype(like.dtype) * like.dtype.type(1.0 / (1.0 - p))
+    seed = np.uint64(generator.integers(2**63))
+    z = np.arange(1, like.size + 1, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15) + seed
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    z = z ^ (z >> np.uint64(31))
+    keep = (z >> np.uint64(11)) >= np.uint64(int(p * 2.0**53))  # uniform 53-bit integer >= p 2^53
+    mask = keep.reshape(like.shape).astype(like.dtype) * like.dtype.type(1.0 / (1.0 - p))
     return mask if xp.__name__ == "numpy" else xp.asarray(mask)

@@ -1,0 +1,137 @@
+"""Fused Numba LayerNorm over the last axis (twins of ``reference.py``'s).
+
+Forward: one row per ``prange`` iteration; the row stays in L1 while its mean, variance and
+output are computed (the reference makes about eight passes over memory).
+
+Backward: one pass over the rows. ``grad_weight`` and ``grad_bias`` are sums over every row, so
+rows are split into a fixed number of chunks, each chunk sums into its own partial row, and the
+partials are added at the end in a fixed order: no two threads ever add into the same number,
+and the result does not depend on how many threads ran.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import prange
+
+from autograd.kernels import reference
+from autograd.kernels.numba_common import as_rows, launch, row_kernel, supported
+from autograd.kernels.registry import NUMBA, register
+
+# Partial sums for grad_weight/grad_bias: enough chunks to balance two (or a few more) cores,
+# few enough that the final reduction is negligible. Fixed, so results are reproducible.
+_CHUNKS = 16
+
+
+@row_kernel
+def _forward_rows(x, weight, bias, eps, y, mean, rstd):
+    """y[i] = (x[i] - mean_i) * rstd_i * weight + bias, with mean_i and rstd_i stored.
+
+    An absent weight comes as ones and an absent bias as zeros: multiplying by 1 and adding 0
+    are exact, so one loop serves all four cases with the reference's rounding.
+    """
+    n_rows, n = x.shape
+    inv_n = x.dtype.type(1) / x.dtype.type(n)
+    for i in prange(n_rows):
+        total = x.dtype.type(0)
+        for j in range(n):
+            total += x[i, j]
+        mu = total * inv_n
+        sq = x.dtype.type(0)
+        for j in range(n):
+            c = x[i, j] - mu
+            sq += c * c
+        r = x.dtype.type(1) / np.sqrt(sq * inv_n + eps)
+        mean[i] = mu
+        rstd[i] = r
+        for j in range(n):
+            y[i, j] = ((x[i, j] - mu) * r) * weight[j] + bias[j]
+
+
+@row_kernel
+def _backward_rows(grad_out, x, weight, mean, rstd, grad_x, part_w, part_b):
+    """grad_x rows, and per-chunk partial sums of grad_out * xhat (part_w) and grad_out (part_b).
+
+    With xhat = (x - mean) * rstd and gh = grad_out * weight (weight = ones when absent):
+    grad_x = rstd * (gh - mean(gh) - xhat * mean(gh * xhat)).
+    """
+    n_rows, n = x.shape
+    n_chunks = part_w.shape[0]
+    inv_n = x.dtype.type(1) / x.dtype.type(n)
+    for c in prange(n_chunks):
+        start = c * n_rows // n_chunks
+        stop = (c + 1) * n_rows // n_chunks
+        for j in range(n):
+            part_w[c, j] = 0
+            part_b[c, j] = 0
+        for i in range(start, stop):
+            mu = mean[i]
+            r = rstd[i]
+            sum_gh = x.dtype.type(0)
+            sum_gh_xhat = x.dtype.type(0)
+            for j in range(n):
+                gh = grad_out[i, j] * weight[j]
+                sum_gh += gh
+                sum_gh_xhat += gh * ((x[i, j] - mu) * r)
+            a = sum_gh * inv_n
+            b = sum_gh_xhat * inv_n
+            for j in range(n):
+                g = grad_out[i, j]
+                xhat = (x[i, j] - mu) * r
+                grad_x[i, j] = r * ((g * weight[j] - a) - xhat * b)
+                part_w[c, j] += g * xhat
+                part_b[c, j] += g
+
+
+def _param(p, n, dtype, absent):
+    """A (N,) contiguous parameter in ``dtype``; ``absent`` (1 or 0) everywhere when it is None."""
+    if p is None:
+        return np.full(n, absent, dtype=dtype)
+    return np.ascontiguousarray(np.broadcast_to(p, (n,)), dtype=dtype)
+
+
+@register("layer_norm_forward", NUMBA)
+def layer_norm_forward(x, weight, bias, eps):
+    """Normalize over the last axis; returns ``(y, mean, rstd)`` with mean/rstd shaped (..., 1)."""
+    params = [p for p in (weight, bias) if p is not None]
+    same = all(p.dtype == x.dtype for p in params)
+    if not supported(x, *params, min_ndim=1) or not same or x.shape[-1] == 0:
+        return reference.layer_norm_forward(x, weight, bias, eps)
+    n = x.shape[-1]
+    x2 = as_rows(x)  # (..., N) -> (R, N)
+    y = np.empty(x2.shape, dtype=x.dtype)
+    mean = np.empty(x2.shape[0], dtype=x.dtype)
+    rstd = np.empty(x2.shape[0], dtype=x.dtype)
+    w, b = _param(weight, n, x.dtype, 1), _param(bias, n, x.dtype, 0)
+    launch(_forward_rows, y.size, x2, w, b, x.dtype.type(eps), y, mean, rstd)
+    stats_shape = x.shape[:-1] + (1,)
+    return y.reshape(x.shape), mean.reshape(stats_shape), rstd.reshape(stats_shape)
+
+
+@register("layer_norm_backward", NUMBA)
+def layer_norm_backward(grad_out, x, weight, mean, rstd, has_bias=True):
+    """Gradients ``(grad_x, grad_weight, grad_bias)`` of LayerNorm over the last axis."""
+    arrays = (grad_out, x, mean, rstd) + ((weight,) if weight is not None else ())
+    if (
+        not supported(*arrays, min_ndim=1)
+        or any(a.dtype != x.dtype for a in arrays)
+        or grad_out.shape != x.shape
+        or x.shape[-1] == 0
+    ):
+        return reference.layer_norm_backward(grad_out, x, weight, mean, rstd, has_bias)
+    n = x.shape[-1]
+    x2 = as_rows(x)  # (..., N) -> (R, N)
+    n_rows = x2.shape[0]
+    stats_shape = x.shape[:-1] + (1,)
+    mean1 = np.ascontiguousarray(np.broadcast_to(mean, stats_shape)).reshape(n_rows)
+    rstd1 = np.ascontiguousarray(np.broadcast_to(rstd, stats_shape)).reshape(n_rows)
+    grad_x = np.empty(x2.shape, dtype=x.dtype)
+    n_chunks = max(1, min(_CHUNKS, n_rows))
+    part_w = np.empty((n_chunks, n), dtype=x.dtype)
+    part_b = np.empty((n_chunks, n), dtype=x.dtype)
+    w = _param(weight, n, x.dtype, 1)
+    args = (as_rows(grad_out), x2, w, mean1, rstd1, grad_x, part_w, part_b)
+    launch(_backward_rows, grad_x.size, *args)
+    grad_weight = part_w.sum(axis=0) if weight is not None else None
+    grad_bias = part_b.sum(axis=0) if has_bias else None
+    return grad_x.reshape(x.shape), grad_weight, grad_bias

@@ -1,0 +1,598 @@
+"""The fused Numba kernels equal their reference twins, and the ops built on them differentiate.
+
+Every comparison calls both twins explicitly (``get_kernel(name, x, backend="numba")`` against
+``backend="reference"``), so it tests the Numba code even under ``MINIBERT_DISABLE_JIT=1``. Under
+``NUMBA_DISABLE_JIT=1`` Numba's functions run as plain Python, far too slowly for hypothesis:
+the comparisons are skipped then, and one tiny-shape test runs the Python twins in a subprocess
+instead. Tolerances: 2e-6 (float32) and 1e-14 (float64), relative and times the scale of the
+values (1e-6 and 5e-15 pass too: the margin is for summation orders hypothesis has not found);
+the AdamW step, the embedding scatter-add and the dropout mask agree bit for bit.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numba
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import autograd as ag
+from autograd.kernels import (  # noqa: F401  (the numba_* imports register the Numba twins)
+    get_kernel,
+    jit_enabled,
+    numba_adamw,
+    numba_common,
+    numba_cross_entropy,
+    numba_dropout,
+    numba_embedding,
+    numba_gelu,
+    numba_layernorm,
+    numba_softmax,
+    registry,
+)
+from tests.helpers import assert_close, check_grad
+
+NUMBA_KERNELS = [
+    "softmax_forward", "softmax_backward", "log_softmax_forward", "log_softmax_backward",
+    "layer_norm_forward", "layer_norm_backward", "gelu_forward", "gelu_backward",
+    "cross_entropy_forward", "cross_entropy_backward", "embedding_backward", "adamw_step",
+    "dropout_mask",
+]  # fmt: skip
+
+compiled = pytest.mark.skipif(
+    numba_common.JIT_DISABLED,
+    reason="NUMBA_DISABLE_JIT=1 runs Numba kernels as slow Python; "
+    "test_python_twins_match_the_reference covers that mode",
+)
+
+# Relative tolerance per dtype; absolute tolerances are this times the scale of the values.
+TOL = {np.float32: 2e-6, np.float64: 1e-14}
+TINY = {np.float32: 1e-37, np.float64: 1e-300}  # below this, denormal rounding may differ
+
+
+def twins(name, *args, **kwargs):
+    """(numba result, reference result) of kernel ``name``, each on its own copy of the inputs."""
+    results = []
+    for backend in ("numba", "reference"):
+        copies = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
+        results.append(get_kernel(name, args[0], backend=backend)(*copies, **kwargs))
+    return results
+
+
+def assert_twin(actual, expected, dtype, scale=None, what=""):
+    """``actual`` equals ``expected`` to ``TOL[dtype]``, relative and times ``scale`` absolute."""
+    expected = np.asarray(expected)
+    if scale is None:
+        finite = expected[np.isfinite(expected)]
+        scale = float(np.max(np.abs(finite))) if finite.size else 1.0
+    assert np.asarray(actual).dtype == expected.dtype, what
+    assert_close(
+        actual, expected, rtol=TOL[dtype], atol=TOL[dtype] * scale + TINY[dtype], what=what
+    )
+
+
+# ------------------------------------------------------------------------------------ inputs
+
+dtypes = st.sampled_from([np.float32, np.float64])
+layouts = st.sampled_from(["contiguous", "transposed", "strided", "reversed"])
+seeds = st.integers(0, 2**32 - 1)
+
+
+@st.composite
+def row_shapes(draw, min_dims=1, max_dims=4, max_last=70):
+    """(..., N): a few small leading dims (0 included) and an odd-sized last axis."""
+    lead = draw(st.lists(st.integers(0, 5), min_size=min_dims - 1, max_size=max_dims - 1))
+    return (*lead, draw(st.integers(1, max_last)))
+
+
+def make(values: np.ndarray, layout: str) -> np.ndarray:
+    """``values`` as a view of the given memory layout (the same numbers, not contiguous)."""
+    if layout == "transposed" and values.ndim >= 2:
+        return np.ascontiguousarray(np.swapaxes(values, -1, -2)).swapaxes(-1, -2)
+    if layout == "strided":
+        wide = np.zeros(values.shape[:-1] + (2 * values.shape[-1],), dtype=values.dtype)
+        wide[..., ::2] = values
+        return wide[..., ::2]
+    if layout == "reversed":
+        return np.ascontiguousarray(values[..., ::-1])[..., ::-1]
+    return values
+
+
+def normal(rng, shape, dtype, scale=1.0, layout="contiguous"):
+    return make((rng.standard_normal(shape) * scale).astype(dtype), layout)
+
+
+# ----------------------------------------------------------------------------- the registry
+
+
+@pytest.mark.parametrize("name", NUMBA_KERNELS)
+def test_each_numba_kernel_is_registered_with_its_twins_signature(name):
+    numba_twin = get_kernel(name, None, backend="numba")
+    reference_twin = get_kernel(name, None, backend="reference")
+    assert numba_twin is not reference_twin
+    assert inspect.signature(numba_twin) == inspect.signature(reference_twin)
+
+
+def test_ops_pick_the_numba_kernels_for_numpy_arrays_unless_jit_is_disabled():
+    expected = "numba" if jit_enabled() else "reference"
+    assert registry.backend_for(np.zeros(1)) == expected
+    kernel = get_kernel("softmax_forward", np.zeros(1))
+    assert kernel is get_kernel("softmax_forward", None, backend=expected)
+
+
+# ------------------------------------------------------------------------------ vector exp
+
+
+@compiled
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fast_exp_is_within_two_ulp_everywhere_with_ieee_special_values(dtype):
+    @numba.njit
+    def exp_all(v, out):
+        for i in range(v.shape[0]):
+            out[i] = numba_common.fast_exp(v[i])
+
+    info = np.finfo(dtype)
+    lo, hi = math.log(float(info.smallest_subnormal)) - 1, math.log(float(info.max)) + 1
+    v = np.concatenate([np.linspace(lo, hi, 200_001), np.linspace(-1, 1, 10_001)]).astype(dtype)
+    v = np.concatenate([v, np.array([-np.inf, np.inf, np.nan, 0.0, -0.0], dtype=dtype)])
+    out = np.empty_like(v)
+    exp_all(v, out)
+    with np.errstate(over="ignore", under="ignore"):
+        exact = np.exp(v.astype(np.longdouble))
+        expected = exact.astype(dtype)
+    finite = np.isfinite(expected)  # zeros included: their ulp is the smallest subnormal
+    ulps = np.abs(out[finite] - exact[finite]) / np.spacing(expected[finite]).astype(np.longdouble)
+    assert ulps.max() <= 2.0
+    overflow = np.isinf(expected)
+    np.testing.assert_array_equal(out[overflow], expected[overflow])
+    assert np.isnan(out[np.isnan(v)]).all()
+
+
+# --------------------------------------------------------------------------------- softmax
+
+
+@st.composite
+def masks_for(draw, shape, dtype, rng):
+    """An additive mask broadcasting against ``shape``: some axes 1, maybe fewer dims."""
+    ndim = draw(st.integers(1, len(shape)))
+    mask_shape = tuple(1 if draw(st.booleans()) else side for side in shape[len(shape) - ndim :])
+    kind = draw(st.sampled_from(["-inf", "-1e4"]))
+    drop = rng.random(mask_shape) < 0.3
+    mask = np.where(drop, -np.inf if kind == "-inf" else -1e4, 0.0).astype(dtype)
+    if mask.ndim >= 2 and mask.shape[-2] > 0 and draw(st.booleans()):
+        mask[..., 0, :] = -np.inf  # fully masked rows: zeros, as the reference gives
+    return mask
+
+
+@compiled
+@given(row_shapes(), dtypes, layouts, seeds, st.sampled_from([1.0, 0.125]), st.data())
+def test_softmax_forward_matches_reference(shape, dtype, layout, seed, scale, data):
+    rng = np.random.default_rng(seed)
+    x = normal(rng, shape, dtype, scale=data.draw(st.sampled_from([1.0, 30.0])), layout=layout)
+    mask = data.draw(st.none() | masks_for(shape, dtype, rng))
+    actual, expected = twins("softmax_forward", x, scale, mask)
+    assert_twin(actual, expected, dtype, scale=1.0)
+
+
+@compiled
+def test_attention_mask_broadcasts_per_batch_and_fully_masked_rows_give_zeros():
+    rng = np.random.default_rng(0)
+    scores = rng.standard_normal((3, 2, 5, 5)).astype(np.float32)  # (B, nh, T, T)
+    mask = np.zeros((3, 1, 1, 5), dtype=np.float32)  # (B, 1, 1, T)
+    mask[0, ..., 3:] = -np.inf
+    mask[2] = -np.inf  # every key of batch 2 masked
+    actual, expected = twins("softmax_forward", scores, 0.5, mask)
+    assert_twin(actual, expected, np.float32, scale=1.0)
+    assert (actual[2] == 0).all() and (actual[0, ..., 3:] == 0).all()
+
+
+@compiled
+@given(row_shapes(), dtypes, layouts, seeds, st.sampled_from([1.0, 0.125]))
+def test_softmax_backward_matches_reference(shape, dtype, layout, seed, scale):
+    rng = np.random.default_rng(seed)
+    y = get_kernel("softmax_forward", None, backend="reference")(normal(rng, shape, dtype))
+    y = make(y, layout)
+    grad_out = normal(rng, shape, dtype, layout=layout)
+    actual, expected = twins("softmax_backward", y, grad_out, scale)
+    assert_twin(actual, expected, dtype, scale=float(np.abs(grad_out).max(initial=1.0)))
+
+
+@compiled
+@given(row_shapes(), dtypes, layouts, seeds, st.sampled_from([1.0, 30.0]))
+def test_log_softmax_forward_and_backward_match_reference(shape, dtype, layout, seed, spread):
+    rng = np.random.default_rng(seed)
+    x = normal(rng, shape, dtype, scale=spread, layout=layout)
+    actual, expected = twins("log_softmax_forward", x)
+    assert_twin(actual, expected, dtype)
+    grad_out = normal(rng, shape, dtype, layout=layout)
+    actual, expected = twins("log_softmax_backward", make(expected, layout), grad_out)
+    scale = float(np.abs(grad_out).sum(axis=-1).max(initial=1.0))  # |sum(g)| bounds the terms
+    assert_twin(actual, expected, dtype, scale=scale)
+
+
+# ------------------------------------------------------------------------------ layer norm
+
+
+@compiled
+@given(row_shapes(max_last=200), dtypes, layouts, seeds, st.booleans(), st.booleans())
+def test_layer_norm_forward_and_backward_match_reference(
+    shape, dtype, layout, seed, has_weight, has_bias
+):
+    rng = np.random.default_rng(seed)
+    x = normal(rng, shape, dtype, scale=3.0, layout=layout) + dtype(1.5)
+    weight = normal(rng, shape[-1:], dtype) if has_weight else None
+    bias = normal(rng, shape[-1:], dtype) if has_bias else None
+    (y, mean, rstd), (y_ref, mean_ref, rstd_ref) = twins(
+        "layer_norm_forward", x, weight, bias, 1e-5
+    )
+    assert_twin(y, y_ref, dtype)
+    assert_twin(mean, mean_ref, dtype)
+    assert_twin(rstd, rstd_ref, dtype)
+    assert mean.shape == rstd.shape == shape[:-1] + (1,)
+
+    grad_out = normal(rng, shape, dtype, layout=layout)
+    actual = twins("layer_norm_backward", grad_out, x, weight, mean_ref, rstd_ref, has_bias)
+    (grad_x, grad_w, grad_b), (grad_x_ref, grad_w_ref, grad_b_ref) = actual
+    w_abs = 1.0 if weight is None else float(np.abs(weight).max())
+    scale = float(np.abs(rstd_ref).max(initial=0)) * float(np.abs(grad_out).max(initial=0)) * w_abs
+    assert_twin(grad_x, grad_x_ref, dtype, scale=scale)
+    # Sums over every row, added in a different order: the bound is the sum of |terms|.
+    lead = tuple(range(len(shape) - 1))
+    xhat = (x - mean_ref) * rstd_ref
+    for got, want, terms in ((grad_w, grad_w_ref, grad_out * xhat), (grad_b, grad_b_ref, grad_out)):
+        assert (got is None) == (want is None)
+        if got is not None:
+            assert_twin(got, want, dtype, scale=float(np.abs(terms).sum(axis=lead).max(initial=0)))
+
+
+@compiled
+def test_layer_norm_parameter_gradients_do_not_depend_on_the_thread_count():
+    rng = np.random.default_rng(0)
+    x, grad_out = rng.standard_normal((2, 333, 48)), rng.standard_normal((2, 333, 48))
+    weight = rng.standard_normal(48)
+    _, mean, rstd = get_kernel("layer_norm_forward", x, backend="numba")(x, weight, None, 1e-5)
+    backward = get_kernel("layer_norm_backward", x, backend="numba")
+    results = []
+    for threads in (1, numba.config.NUMBA_NUM_THREADS):
+        numba.set_num_threads(threads)
+        try:
+            results.append(backward(grad_out, x, weight, mean, rstd, True))
+        finally:
+            numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    for a, b in zip(*results, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+# ------------------------------------------------------------------------------------ GELU
+
+
+@compiled
+@given(row_shapes(), dtypes, layouts, seeds, st.sampled_from(["none", "tanh"]))
+def test_gelu_forward_and_backward_match_reference(shape, dtype, layout, seed, approximate):
+    rng = np.random.default_rng(seed)
+    x = normal(rng, shape, dtype, scale=4.0, layout=layout)
+    if x.size == 0:  # the reference's series erf cannot take an empty array (its max is undefined)
+        assert get_kernel("gelu_forward", x, backend="numba")(x, approximate).shape == shape
+        return
+    x.flat[0] = -9.0  # a far tail, where 1 + erf cancels in the reference
+    grad_out = normal(rng, shape, dtype, layout=layout)
+    # The reference's 0.5 x (1 + erf) and 0.5 x (1 + tanh) lose relative precision for negative
+    # x (the sum cancels), so compare on the scale of x, where both are accurate.
+    actual, expected = twins("gelu_forward", x, approximate)
+    assert_twin(actual, expected, dtype, scale=float(np.abs(x).max(initial=1.0)))
+    actual, expected = twins("gelu_backward", x, grad_out, approximate)
+    scale = float((np.abs(grad_out) * (1 + np.abs(x))).max(initial=1.0))
+    assert_twin(actual, expected, dtype, scale=scale)
+
+
+@compiled
+def test_exact_gelu_is_accurate_to_float64_precision_far_into_both_tails():
+    # x * Phi(x) against Phi to 21 digits (mpmath.ncdf at 30-digit precision).
+    x = np.array([-1.0, -5.0, -10.0, 2.0])
+    phi = np.array([0.158655253931457051415, 2.86651571879193911674e-7, 7.61985302416052606597e-24,
+                    0.9772498680518207928])  # fmt: skip
+    actual = get_kernel("gelu_forward", x, backend="numba")(x, "none")
+    assert_close(actual, x * phi, rtol=2e-15)
+
+
+# ---------------------------------------------------------------------------- cross-entropy
+
+
+@compiled
+@given(
+    st.integers(0, 40),
+    st.integers(1, 300),
+    dtypes,
+    st.sampled_from(["contiguous", "transposed", "strided"]),
+    seeds,
+    st.sampled_from([0.0, 0.1]),
+)
+def test_cross_entropy_forward_and_backward_match_reference(
+    n_rows, n_classes, dtype, layout, seed, label_smoothing
+):
+    rng = np.random.default_rng(seed)
+    logits = normal(rng, (n_rows, n_classes), dtype, scale=5.0, layout=layout)
+    targets = rng.integers(0, n_classes, n_rows)
+    targets[rng.random(n_rows) < 0.3] = -100  # rows without a label
+    (losses, log_probs), (losses_ref, log_probs_ref) = twins(
+        "cross_entropy_forward", logits, targets, -100, label_smoothing
+    )
+    assert_twin(log_probs, log_probs_ref, dtype)
+    assert_twin(losses, losses_ref, dtype, scale=float(np.abs(log_probs_ref).max(initial=1.0)))
+    assert (losses[targets == -100] == 0).all()
+
+    grad_losses = normal(rng, (n_rows,), dtype)
+    actual, expected = twins(
+        "cross_entropy_backward", log_probs_ref, targets, grad_losses, -100, label_smoothing
+    )
+    assert_twin(actual, expected, dtype, scale=float(np.abs(grad_losses).max(initial=1.0)))
+
+
+# -------------------------------------------------------------------------------- embedding
+
+
+@compiled
+@given(
+    row_shapes(min_dims=1, max_dims=3, max_last=12),
+    st.integers(1, 200),
+    st.integers(1, 30),
+    dtypes,
+    seeds,
+    st.sampled_from([None, 0, -1]),
+)
+def test_embedding_backward_equals_add_at_bit_for_bit(
+    index_shape, dim, num_embeddings, dtype, seed, padding_idx
+):
+    rng = np.random.default_rng(seed)
+    indices = rng.integers(0, num_embeddings, index_shape)  # repeats are likely: they must add
+    grad_out = normal(rng, index_shape + (dim,), dtype, layout="strided")
+    actual, expected = twins("embedding_backward", indices, grad_out, num_embeddings, padding_idx)
+    np.testing.assert_array_equal(actual, expected)  # same additions, in the same order
+
+
+@compiled
+def test_embedding_backward_is_deterministic_across_runs_and_thread_counts():
+    rng = np.random.default_rng(0)
+    indices = rng.integers(0, 50, 4096)  # heavy repetition: many additions per table row
+    grad_out = rng.standard_normal((4096, 200)).astype(np.float32)
+    kernel = get_kernel("embedding_backward", grad_out, backend="numba")
+    first = kernel(indices, grad_out, 50, None)
+    numba.set_num_threads(1)
+    try:
+        single = kernel(indices, grad_out, 50, None)
+    finally:
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    np.testing.assert_array_equal(first, kernel(indices, grad_out, 50, None))
+    np.testing.assert_array_equal(first, single)
+
+
+def test_embedding_backward_refuses_an_index_outside_the_table():
+    kernel = get_kernel("embedding_backward", None, backend="numba")
+    with pytest.raises(IndexError):
+        kernel(np.array([0, 7]), np.ones((2, 3)), 5, None)
+
+
+# ------------------------------------------------------------------------------------ AdamW
+
+
+@compiled
+@given(
+    row_shapes(max_dims=3, max_last=300),
+    dtypes,
+    st.sampled_from(["C", "F", "strided"]),
+    seeds,
+    st.integers(1, 1000),
+    st.sampled_from([0.0, 0.01]),
+)
+def test_adamw_step_equals_reference_bit_for_bit(shape, dtype, order, seed, step, weight_decay):
+    rng = np.random.default_rng(seed)
+
+    def state(values):
+        values = values.astype(dtype)
+        if order == "strided":  # not contiguous: falls back to the reference, still in place
+            return make(values, "strided")
+        return np.asarray(values, order=order)
+
+    param, exp_avg = state(rng.standard_normal(shape)), state(rng.standard_normal(shape) * 0.1)
+    exp_avg_sq = state(rng.random(shape) * 0.01)
+    grad = normal(rng, shape, dtype, layout="transposed")
+    hyper = dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=weight_decay, step=step)
+    arrays = {}
+    for backend in ("numba", "reference"):
+        copies = [a.copy(order="K") if order != "strided" else make(a.copy(), "strided")
+                  for a in (param, exp_avg, exp_avg_sq)]  # fmt: skip
+        assert (
+            get_kernel("adamw_step", param, backend=backend)(
+                copies[0], grad, copies[1], copies[2], **hyper
+            )
+            is None
+        )
+        arrays[backend] = copies
+    for a, b in zip(arrays["numba"], arrays["reference"], strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(arrays["numba"][0], param) or param.size == 0  # it moved
+
+
+# ---------------------------------------------------------------------------------- dropout
+
+
+@compiled
+@given(
+    row_shapes(min_dims=1, max_dims=4, max_last=40),
+    dtypes,
+    seeds,
+    st.sampled_from([0.0, 0.1, 0.5, 0.9]),
+)
+def test_dropout_mask_equals_reference_bit_for_bit(shape, dtype, seed, p):
+    like = np.zeros(shape, dtype=dtype)
+    actual = get_kernel("dropout_mask", like, backend="numba")(like, p, np.random.default_rng(seed))
+    expected = get_kernel("dropout_mask", like, backend="reference")(
+        like, p, np.random.default_rng(seed)
+    )
+    assert actual.dtype == expected.dtype == dtype
+    np.testing.assert_array_equal(actual, expected)
+
+
+def _binomial_bound(n, p, sigmas=5.0):
+    return sigmas * math.sqrt(n * p * (1 - p))
+
+
+@pytest.mark.parametrize("backend", ["numba", "reference"])
+@pytest.mark.parametrize("p", [0.1, 0.5])
+def test_dropout_mask_statistics(backend, p):
+    if backend == "numba" and numba_common.JIT_DISABLED:
+        pytest.skip("NUMBA_DISABLE_JIT=1: too slow as Python")
+    kernel = get_kernel("dropout_mask", None, backend=backend)
+    generator = np.random.default_rng(123)
+    like = np.zeros((64, 1000), dtype=np.float32)
+    first, second = kernel(like, p, generator) == 0, kernel(like, p, generator) == 0
+    n = first.size
+    # Each element is dropped with probability p: the count is binomial(n, p).
+    for dropped in (first, second):
+        assert abs(int(dropped.sum()) - n * p) < _binomial_bound(n, p)
+    # Two calls draw fresh masks, independent of each other: both drop with probability p^2.
+    assert abs(int((first & second).sum()) - n * p * p) < _binomial_bound(n, p * p)
+    # Neighbours (the counter hash's weakest spot) are independent too.
+    flat = first.reshape(-1)
+    assert abs(int((flat[1:] & flat[:-1]).sum()) - (n - 1) * p * p) < _binomial_bound(n, p * p)
+    # Every column keeps about the same share (no position-dependent bias).
+    rows = first.shape[0]
+    assert np.abs(first.mean(axis=0) - p).max() < 6 * math.sqrt(p * (1 - p) / rows)
+    # The same seed gives the same mask; another seed another one.
+    again = kernel(like, p, np.random.default_rng(123)) == 0
+    np.testing.assert_array_equal(again, first)
+    assert not np.array_equal(kernel(like, p, np.random.default_rng(124)) == 0, first)
+
+
+def test_dropout_mask_values_are_zero_or_the_inverse_keep_probability():
+    like = np.zeros((10, 10), dtype=np.float64)
+    mask = get_kernel("dropout_mask", like, backend="reference")(
+        like, 0.25, np.random.default_rng(0)
+    )
+    assert set(np.unique(mask)) <= {0.0, 1.0 / 0.75}
+
+
+# ------------------------------------------------------------------- gradients, JIT on
+# The ops pick the Numba kernels for NumPy arrays (the reference under MINIBERT_DISABLE_JIT):
+# whichever runs must differentiate correctly.
+
+
+def test_softmax_with_scale_and_mask_gradcheck():
+    rng = np.random.default_rng(0)
+    mask = np.where(rng.random((2, 1, 1, 5)) < 0.3, -np.inf, 0.0)
+    check_grad(lambda x: ag.softmax(x, scale=0.7, mask=mask), rng.standard_normal((2, 2, 3, 5)))
+
+
+def test_log_softmax_gradcheck():
+    check_grad(lambda x: ag.log_softmax(x), np.random.default_rng(1).standard_normal((4, 7)))
+
+
+@pytest.mark.parametrize("with_params", [True, False])
+def test_layer_norm_gradcheck(with_params):
+    rng = np.random.default_rng(2)
+    x, w, b = rng.standard_normal((3, 4, 6)), rng.standard_normal(6), rng.standard_normal(6)
+    if with_params:
+        check_grad(lambda x, w, b: ag.layer_norm(x, w, b, eps=1e-5), x, w, b)
+    else:
+        check_grad(lambda x: ag.layer_norm(x, eps=1e-5), x)
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_gelu_gradcheck(approximate):
+    x = np.random.default_rng(3).standard_normal((5, 7)) * 3
+    check_grad(lambda x: ag.gelu(x, approximate=approximate), x)
+
+
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.2])
+def test_cross_entropy_gradcheck(label_smoothing):
+    rng = np.random.default_rng(4)
+    targets = np.array([1, -100, 4, 0, 2])
+    check_grad(
+        lambda z: ag.cross_entropy(z, targets, label_smoothing=label_smoothing),
+        rng.standard_normal((5, 6)),
+    )
+
+
+def test_embedding_gradcheck():
+    indices = np.array([[1, 3, 1], [0, 3, 3]])
+    weight = np.random.default_rng(5).standard_normal((5, 4))
+    check_grad(lambda w: ag.embedding(indices, w), weight)  # (padding rows get no gradient)
+
+
+# ------------------------------------------------------------------------ the Python twins
+
+
+PYTHON_TWINS_SCRIPT = """
+import numpy as np
+from autograd.kernels import get_kernel
+from autograd.kernels import numba_common
+from tests.autograd import test_kernels_numba as t
+
+assert numba_common.JIT_DISABLED
+rng = np.random.default_rng(0)
+for dtype in (np.float32, np.float64):
+    x = rng.standard_normal((2, 3, 5)).astype(dtype)
+    g = rng.standard_normal(x.shape).astype(dtype)
+    w = rng.standard_normal(5).astype(dtype)
+    mask = np.where(rng.random((2, 1, 5)) < 0.3, -np.inf, 0.0).astype(dtype)
+    y = t.twins("softmax_forward", x, 0.5, mask)
+    t.assert_twin(*y, dtype)
+    t.assert_twin(*t.twins("softmax_backward", y[1], g, 0.5), dtype)
+    lp = t.twins("log_softmax_forward", x)
+    t.assert_twin(*lp, dtype)
+    t.assert_twin(*t.twins("log_softmax_backward", lp[1], g), dtype, scale=10.0)
+    (y1, m1, r1), (y0, m0, r0) = t.twins("layer_norm_forward", x, w, w, 1e-5)
+    t.assert_twin(y1, y0, dtype)
+    for a, b in zip(*t.twins("layer_norm_backward", g, x, w, m0, r0, True)):
+        t.assert_twin(a, b, dtype, scale=10.0)
+    for approximate in ("none", "tanh"):
+        t.assert_twin(*t.twins("gelu_forward", x * 3, approximate), dtype, scale=5.0)
+        t.assert_twin(*t.twins("gelu_backward", x * 3, g, approximate), dtype, scale=10.0)
+    targets = np.array([1, -100, 4, 0, 2, 3])
+    logits = x.reshape(6, 5)
+    (l1, p1), (l0, p0) = t.twins("cross_entropy_forward", logits, targets, -100, 0.1)
+    t.assert_twin(l1, l0, dtype, scale=5.0)
+    t.assert_twin(p1, p0, dtype)
+    grad_losses = np.ones(6, dtype=dtype)
+    t.assert_twin(*t.twins("cross_entropy_backward", p0, targets, grad_losses, -100, 0.1), dtype)
+    indices = np.array([[1, 3, 1], [0, 3, 3]])
+    e1, e0 = t.twins("embedding_backward", indices, x[:, :, :4].reshape(2, 3, 4), 5, 0)
+    np.testing.assert_array_equal(e1, e0)
+    with np.errstate(over="ignore"):  # uint64 scalars wrap, as the hash means them to
+        d1, d0 = (
+            get_kernel("dropout_mask", x, backend=b)(x, 0.3, np.random.default_rng(1))
+            for b in ("numba", "reference")
+        )
+    np.testing.assert_array_equal(d1, d0)
+    states = [(x.copy(), x.copy() * 0.1, x.copy() ** 2) for _ in range(2)]
+    for backend, (p, m, v) in zip(("numba", "reference"), states):
+        get_kernel("adamw_step", x, backend=backend)(
+            p, g, m, v, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01, step=3
+        )
+    for a, b in zip(*states):
+        np.testing.assert_array_equal(a, b)
+print("ok")
+"""
+
+
+def test_python_twins_match_the_reference():
+    """Under NUMBA_DISABLE_JIT=1 the kernels run as Python, the intrinsics through their twins."""
+    env = {**os.environ, "NUMBA_DISABLE_JIT": "1", "MINIBERT_DISABLE_JIT": "0"}
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", PYTHON_TWINS_SCRIPT],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stdout + done.stderr
