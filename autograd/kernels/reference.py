@@ -21,7 +21,7 @@ from autograd.kernels.special import erf
 
 @register("matmul")
 def matmul(a, b, transpose_a=False, transpose_b=False):
-    """``op(a) @ op(b)`` with batch broadcasting, ``op`` transposing the last two axes on request."""
+    """``op(a) @ op(b)`` with batch broadcasting; ``op`` transposes the last two axes if asked."""
     xp = get_xp(a)
     if transpose_a:
         a = xp.swapaxes(a, -1, -2)
