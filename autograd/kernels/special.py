@@ -21,6 +21,8 @@ _TWO_OVER_SQRT_PI = 1.1283791670955126
 def erf(x):
     """Elementwise error function, accurate to about 1e-15 in float64 (computed in float64)."""
     xp = get_xp(x)
+    if x.size == 0:  # nothing to sum, and the convergence test below needs a maximum
+        return x.copy()
     x64 = xp.clip(x.astype(xp.float64), -_SATURATION, _SATURATION)
     two_x2 = 2.0 * x64 * x64
     term = x64.copy()

@@ -262,3 +262,11 @@ def test_matmul_transposes_on_request():
     a, b = np.arange(6.0).reshape(2, 3), np.arange(12.0).reshape(4, 3)
     assert_close(reference.matmul(a, b, transpose_b=True), a @ b.T)
     assert_close(reference.matmul(b, b, transpose_a=True), b.T @ b)
+
+
+def test_erf_of_an_empty_array_is_empty():
+    from autograd.kernels.special import erf
+
+    for dtype in (np.float32, np.float64):
+        out = erf(np.zeros((0, 3), dtype=dtype))
+        assert out.shape == (0, 3) and out.dtype == dtype
