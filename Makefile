@@ -14,8 +14,14 @@ PYTEST_ARGS ?=
 # `make train`: the recipe the README promises (tiny preset, embedded corpus, under 10 minutes on
 # 2 cores). Change the budget with `make train TRAIN_STEPS=2000`.
 TRAIN_OUT ?= runs/tiny
-TRAIN_STEPS ?= 600
+TRAIN_STEPS ?= 1500
 TRAIN_ARGS ?=
+# One thread for BLAS and Numba by default: measured on the 2-core machine, a training step took
+# 0.30 s on one thread and 0.74 s on two as soon as any other process wanted a core (threads that
+# wait for each other's time slices). On an idle machine try `make train TRAIN_THREADS=2`.
+TRAIN_THREADS ?= 1
+THREADS_ENV = OMP_NUM_THREADS=$(TRAIN_THREADS) OPENBLAS_NUM_THREADS=$(TRAIN_THREADS) \
+	NUMBA_NUM_THREADS=$(TRAIN_THREADS)
 
 .PHONY: help install install-ref train test test-nojit test-ref lint format bench tutorials clean
 
@@ -45,10 +51,10 @@ install: $(DEV_STAMP)
 install-ref: $(REF_STAMP)
 
 train: $(DEV_STAMP)
-	$(BIN)/minibert pretrain --config tiny --steps $(TRAIN_STEPS) --batch-size 32 \
-		--max-seq-length 128 --lr 1e-3 --warmup-steps 60 --eval-every 200 --save-every 200 \
+	$(THREADS_ENV) $(BIN)/minibert pretrain --config tiny --steps $(TRAIN_STEPS) --batch-size 32 \
+		--max-seq-length 128 --lr 1e-3 --warmup-steps 150 --eval-every 300 --save-every 300 \
 		--out $(TRAIN_OUT) $(TRAIN_ARGS)
-	$(BIN)/minibert fill-mask --model $(TRAIN_OUT)/model --top-k 3 \
+	$(THREADS_ENV) $(BIN)/minibert fill-mask --model $(TRAIN_OUT)/model --top-k 3 \
 		"a [MASK] is a program that runs in the background." \
 		"the jargon file is in the public [MASK]." \
 		"he spent the whole night [MASK] the bug in the kernel."
