@@ -87,29 +87,7 @@ except ImportError:
     print("matplotlib is not installed (pip install -e '.[plot]'): skipping the pictures")
 
 
-def figures_dir() -> Path:
-    """tutorials/figures/ (git-ignored), or $MINIBERT_FIGURES_DIR when set (the tests set it)."""
-    if os.environ.get("MINIBERT_FIGURES_DIR"):
-        path = Path(os.environ["MINIBERT_FIGURES_DIR"])
-    else:
-        try:
-            path = Path(__file__).resolve().parent / "figures"
-        except NameError:  # a notebook has no __file__; Jupyter starts in the notebook's folder
-            path = Path.cwd() / "figures"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def save_figure(fig, name: str) -> None:
-    """Save ``fig`` under figures_dir(); show it too when running in a notebook."""
-    path = figures_dir() / name
-    fig.savefig(path, dpi=100)
-    print("saved", path)
-    if "ipykernel" in sys.modules:
-        plt.show()
-    else:
-        plt.close(fig)
-
+from course import save_figure  # noqa: E402  (tutorials/course.py)
 
 work_dir = tempfile.TemporaryDirectory()  # checkpoints and logs; removed when we are done
 WORK = Path(work_dir.name)
