@@ -34,8 +34,12 @@ class BertEmbeddings(nn.Module):
         config: the model's ``BertConfig``.
         generator: draws the initial weights; dropout_generator: draws dropout masks.
 
+    ``inputs_embeds``, when given, stands in for ``word_embeddings(input_ids)`` (see
+    ``BertModel``).
+
     Shapes:
-        input_ids, token_type_ids, position_ids (B, T) integers; returns (B, T, H).
+        input_ids, token_type_ids, position_ids (B, T) integers; inputs_embeds (B, T, H);
+        returns (B, T, H).
     """
 
     def __init__(self, config: BertConfig, generator, dropout_generator):
@@ -58,8 +62,10 @@ class BertEmbeddings(nn.Module):
         self.LayerNorm = nn.LayerNorm(H, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout_prob, generator=dropout_generator)
 
-    def forward(self, input_ids, token_type_ids, position_ids):
-        embeddings = self.word_embeddings(input_ids) + self.token_type_embeddings(token_type_ids)
+    def forward(self, input_ids, token_type_ids, position_ids, inputs_embeds=None):
+        if inputs_embeds is None:
+            inputs_embeds = self.word_embeddings(input_ids)  # (B, T) -> (B, T, H)
+        embeddings = inputs_embeds + self.token_type_embeddings(token_type_ids)
         if self.position_embedding_type == "absolute":
             embeddings = embeddings + self.position_embeddings(position_ids)
         else:

@@ -37,8 +37,13 @@ class BertModel(BertPreTrainedModel):
         add_pooling_layer: build the pooler (task models that read token states skip it).
         seed: seeds initialization and dropout (see ``BertPreTrainedModel``).
 
+    ``inputs_embeds`` (keyword only, as in every task model) replaces ``input_ids`` by the
+    word embeddings themselves, as transformers' argument of that name does: position and token
+    type embeddings are still added. Gradients can then be taken with respect to the input
+    (saliency, adversarial perturbations), which integer ids do not allow.
+
     Shapes:
-        input_ids, attention_mask, token_type_ids, position_ids (B, T);
+        input_ids, attention_mask, token_type_ids, position_ids (B, T); inputs_embeds (B, T, H);
         returns last_hidden_state (B, T, H) and pooler_output (B, H).
     """
 
@@ -55,20 +60,33 @@ class BertModel(BertPreTrainedModel):
 
     def forward(
         self,
-        input_ids,
+        input_ids=None,
         attention_mask=None,
         token_type_ids=None,
         position_ids=None,
         output_attentions: bool = False,
         output_hidden_states: bool = False,
+        *,
+        inputs_embeds=None,
     ) -> BaseModelOutputWithPooling:
         weight = self.embeddings.word_embeddings.weight.data
         xp = get_xp(weight)
-        input_ids = as_index_array(input_ids, "input_ids", xp)
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError(
+                "give exactly one of input_ids and inputs_embeds (the word embeddings of the "
+                f"tokens), got {'both' if input_ids is not None else 'neither'}"
+            )
+        if inputs_embeds is not None:
+            inputs_embeds = check_inputs_embeds(inputs_embeds, self.config.hidden_size, weight)
+            # The embeddings stand in for the ids; id 0 is always valid, so these placeholder
+            # ids let check_inputs test everything else (length, mask and type shapes).
+            ids_to_check = xp.zeros(inputs_embeds.shape[:2], dtype=xp.int64)  # (B, T)
+        else:
+            input_ids = ids_to_check = as_index_array(input_ids, "input_ids", xp)
         attention_mask = as_index_array(attention_mask, "attention_mask", xp)
         token_type_ids = as_index_array(token_type_ids, "token_type_ids", xp)
-        check_inputs(self.config, input_ids, attention_mask, token_type_ids)
-        B, T = input_ids.shape
+        check_inputs(self.config, ids_to_check, attention_mask, token_type_ids)
+        B, T = ids_to_check.shape
         if token_type_ids is None:
             token_type_ids = xp.zeros((B, T), dtype=xp.int64)
         if position_ids is None:
@@ -77,7 +95,8 @@ class BertModel(BertPreTrainedModel):
             position_ids = as_index_array(position_ids, "position_ids", xp)
         mask = additive_attention_mask(attention_mask, T, self.config.is_decoder, weight.dtype, xp)
 
-        hidden = self.embeddings(input_ids, token_type_ids, position_ids)  # (B, T, H)
+        # (B, T) ids, or the (B, T, H) inputs_embeds -> (B, T, H)
+        hidden = self.embeddings(input_ids, token_type_ids, position_ids, inputs_embeds)
         hidden, all_hidden, all_attentions = self.encoder(hidden, mask)
         return BaseModelOutputWithPooling(
             last_hidden_state=hidden,
@@ -85,6 +104,32 @@ class BertModel(BertPreTrainedModel):
             hidden_states=all_hidden if output_hidden_states else None,
             attentions=all_attentions if output_attentions else None,
         )
+
+
+def check_inputs_embeds(inputs_embeds, hidden_size: int, weight) -> Tensor:
+    """``inputs_embeds`` as a Tensor, after checking its shape, dtype and array module.
+
+    Shapes:
+        inputs_embeds (B, T, H).
+    """
+    if not isinstance(inputs_embeds, Tensor):
+        inputs_embeds = Tensor(inputs_embeds)
+    if inputs_embeds.ndim != 3 or inputs_embeds.shape[2] != hidden_size:
+        raise ValueError(
+            f"inputs_embeds must be (batch, sequence, hidden_size={hidden_size}), got shape "
+            f"{tuple(inputs_embeds.shape)}"
+        )
+    if get_xp(inputs_embeds.data).__name__ != get_xp(weight).__name__:
+        raise TypeError(
+            f"inputs_embeds is a {get_xp(inputs_embeds.data).__name__} array but the model's "
+            f"weights live in {get_xp(weight).__name__}; create it on the model's device"
+        )
+    if inputs_embeds.dtype != weight.dtype:
+        raise TypeError(
+            f"inputs_embeds has dtype {inputs_embeds.dtype} but the model's weights "
+            f"{weight.dtype}; convert one of them (model.astype or array.astype)"
+        )
+    return inputs_embeds
 
 
 def _labels(labels, xp):
@@ -140,7 +185,7 @@ class BertForPreTraining(BertPreTrainedModel):
 
     def forward(
         self,
-        input_ids,
+        input_ids=None,
         attention_mask=None,
         token_type_ids=None,
         position_ids=None,
@@ -149,6 +194,8 @@ class BertForPreTraining(BertPreTrainedModel):
         output_attentions: bool = False,
         output_hidden_states: bool = False,
         masked_only: bool | None = None,
+        *,
+        inputs_embeds=None,
     ) -> BertForPreTrainingOutput:
         out = self.bert(
             input_ids,
@@ -157,6 +204,7 @@ class BertForPreTraining(BertPreTrainedModel):
             position_ids,
             output_attentions,
             output_hidden_states,
+            inputs_embeds=inputs_embeds,
         )
         xp = get_xp(out.last_hidden_state.data)
         labels = _labels(labels, xp)
@@ -195,7 +243,7 @@ class BertForMaskedLM(BertPreTrainedModel):
 
     def forward(
         self,
-        input_ids,
+        input_ids=None,
         attention_mask=None,
         token_type_ids=None,
         position_ids=None,
@@ -203,6 +251,8 @@ class BertForMaskedLM(BertPreTrainedModel):
         output_attentions=False,
         output_hidden_states=False,
         masked_only=None,
+        *,
+        inputs_embeds=None,
     ):
         out = self.bert(
             input_ids,
@@ -211,6 +261,7 @@ class BertForMaskedLM(BertPreTrainedModel):
             position_ids,
             output_attentions,
             output_hidden_states,
+            inputs_embeds=inputs_embeds,
         )
         labels = _labels(labels, get_xp(out.last_hidden_state.data))
         masked_only = labels is not None if masked_only is None else masked_only
@@ -229,13 +280,15 @@ class BertForNextSentencePrediction(BertPreTrainedModel):
 
     def forward(
         self,
-        input_ids,
+        input_ids=None,
         attention_mask=None,
         token_type_ids=None,
         position_ids=None,
         labels=None,
         output_attentions=False,
         output_hidden_states=False,
+        *,
+        inputs_embeds=None,
     ):
         out = self.bert(
             input_ids,
@@ -244,6 +297,7 @@ class BertForNextSentencePrediction(BertPreTrainedModel):
             position_ids,
             output_attentions,
             output_hidden_states,
+            inputs_embeds=inputs_embeds,
         )
         logits = self.cls.seq_relationship(out.pooler_output)  # (B, 2)
         labels = _labels(labels, get_xp(logits.data))
@@ -282,13 +336,15 @@ class BertForSequenceClassification(BertPreTrainedModel):
 
     def forward(
         self,
-        input_ids,
+        input_ids=None,
         attention_mask=None,
         token_type_ids=None,
         position_ids=None,
         labels=None,
         output_attentions=False,
         output_hidden_states=False,
+        *,
+        inputs_embeds=None,
     ):
         out = self.bert(
             input_ids,
@@ -297,6 +353,7 @@ class BertForSequenceClassification(BertPreTrainedModel):
             position_ids,
             output_attentions,
             output_hidden_states,
+            inputs_embeds=inputs_embeds,
         )
         logits = self.classifier(self.dropout(out.pooler_output))  # (B, H) -> (B, num_labels)
         loss = None
@@ -331,13 +388,15 @@ class BertForTokenClassification(BertPreTrainedModel):
 
     def forward(
         self,
-        input_ids,
+        input_ids=None,
         attention_mask=None,
         token_type_ids=None,
         position_ids=None,
         labels=None,
         output_attentions=False,
         output_hidden_states=False,
+        *,
+        inputs_embeds=None,
     ):
         out = self.bert(
             input_ids,
@@ -346,6 +405,7 @@ class BertForTokenClassification(BertPreTrainedModel):
             position_ids,
             output_attentions,
             output_hidden_states,
+            inputs_embeds=inputs_embeds,
         )
         logits = self.classifier(self.dropout(out.last_hidden_state))  # (B, T, num_labels)
         labels = _labels(labels, get_xp(logits.data))
@@ -384,7 +444,7 @@ class BertForQuestionAnswering(BertPreTrainedModel):
 
     def forward(
         self,
-        input_ids,
+        input_ids=None,
         attention_mask=None,
         token_type_ids=None,
         position_ids=None,
@@ -392,6 +452,8 @@ class BertForQuestionAnswering(BertPreTrainedModel):
         end_positions=None,
         output_attentions=False,
         output_hidden_states=False,
+        *,
+        inputs_embeds=None,
     ):
         out = self.bert(
             input_ids,
@@ -400,6 +462,7 @@ class BertForQuestionAnswering(BertPreTrainedModel):
             position_ids,
             output_attentions,
             output_hidden_states,
+            inputs_embeds=inputs_embeds,
         )
         logits = self.qa_outputs(out.last_hidden_state)  # (B, T, H) -> (B, T, 2)
         start_logits, end_logits = logits[..., 0], logits[..., 1]  # (B, T) each
