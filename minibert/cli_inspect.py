@@ -176,34 +176,36 @@ def add_commands(commands) -> None:
     embed.add_argument("--out", help="write texts and embeddings to this JSON file")
     embed.set_defaults(handler=_embed)
 
-    attention = commands.add_parser(
-        "attention",
+    attention = _text_command(
+        commands, "attention", _attention, "the text to look at", "draw heat maps to",
         help="attention maps of a text: a per-head summary, one head as text, or a picture",
-    )
-    attention.add_argument("--model", required=True, help="a model directory")
-    attention.add_argument("text", help="the text to look at")
-    attention.add_argument("--pair", help="a second segment (text pair)")
+    )  # fmt: skip
     attention.add_argument("--layer", type=int, help="a layer (0 = first; -1 = last)")
     attention.add_argument("--head", type=int, help="a head of --layer (default: every head)")
     attention.add_argument("--style", choices=("top", "grid"), default="top",
                            help="top: each token's most attended tokens; grid: the whole "
                            "matrix in percent (default: %(default)s)")  # fmt: skip
     attention.add_argument("--top-k", type=int, default=3, help="(default: %(default)s)")
-    attention.add_argument("--out", help="draw heat maps to this picture (.png, .svg, .pdf)")
-    attention.set_defaults(handler=_attention)
 
-    explain = commands.add_parser(
-        "saliency",
+    explain = _text_command(
+        commands, "saliency", _saliency, "the text (with a [MASK] for a masked-LM model)",
+        "draw the scores to",
         help="which tokens push a prediction up or down (gradient x input)",
         description="Gradient x input on the word embeddings, for a class of a sequence "
         "classifier or for a token at a [MASK] of a masked-LM or pretraining checkpoint.",
-    )
-    explain.add_argument("--model", required=True, help="a model directory")
-    explain.add_argument("text", help="the text (with a [MASK] for a masked-LM model)")
-    explain.add_argument("--pair", help="a second segment (text pair)")
+    )  # fmt: skip
     explain.add_argument("--target", help="a label name or class index (classifier) or a token "
                          "(masked LM); default: the model's prediction")  # fmt: skip
     explain.add_argument("--position", type=int, help="masked LM: the token position to explain "
                          "(default: the first [MASK])")  # fmt: skip
-    explain.add_argument("--out", help="draw the scores to this picture (.png, .svg, .pdf)")
-    explain.set_defaults(handler=_saliency)
+
+
+def _text_command(commands, name, handler, text_help, out_help, **parser_kwargs):
+    """A subcommand on one text (or pair) of a model, drawing a picture with --out."""
+    command = commands.add_parser(name, **parser_kwargs)
+    command.add_argument("--model", required=True, help="a model directory")
+    command.add_argument("text", help=text_help)
+    command.add_argument("--pair", help="a second segment (text pair)")
+    command.add_argument("--out", help=f"{out_help} this picture (.png, .svg, .pdf)")
+    command.set_defaults(handler=handler)
+    return command
