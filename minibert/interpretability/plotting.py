@@ -73,6 +73,10 @@ def plot_attention(
             axis.set_title(f"layer {layer_index}, head {head_index}", fontsize=9)
             axis.set_xticks(range(n), tokens, rotation=90, fontsize=7)
             axis.set_yticks(range(n), tokens if column == 0 else [], fontsize=7)
+    for axis in axes[-1]:
+        axis.set_xlabel("key (read from)", fontsize=8)
+    for axis in axes[:, 0]:
+        axis.set_ylabel("query (reading)", fontsize=8)
     figure.colorbar(image, ax=axes, shrink=0.8, label="attention probability")
     _save(figure, path)
     return figure

@@ -11,12 +11,17 @@ scores add up to the directional derivative $\frac{d}{d\epsilon} f(x + \epsilon 
 which the tests check by finite differences.
 
 **Which embedding.** $x$ is the word embedding alone (transformers' ``inputs_embeds``), not the
-sum word + position + token type fed to the embedding LayerNorm. The word embedding is the one
-part of the input that says *which* token stands there; position and type embeddings are the
-same for every token at that place, so folding them in would credit a token for its position.
-It also matches what transformers and Captum take for BERT, so the numbers can be compared
-(tests/reference does). The score of a token whose word embedding is zero (BERT's [PAD] row is
-initialized to zero) is zero by construction, whatever its influence through position.
+sum $e_t = x_t + p_t + \tau_t$ (word, position, token type) fed to the embedding LayerNorm. Two
+reasons. LayerNorm does not change when its input is scaled, so the derivative along $e_t$
+itself is zero: gradient x input on the sum is 0 for every token (up to LayerNorm's epsilon;
+tutorial 11 measures it), which explains nothing. And the word embedding is the one part that
+says *which* token stands there; position and type are the same for any token at that place.
+The same invariance shapes the word-only score: $s_t = g_t \cdot x_t = -g_t \cdot (p_t + \tau_t)$
+with $g_t$ the gradient, so it measures the word embedding against the position and type
+embeddings, and it is small where LayerNorm's input is dominated by the word embedding. It is
+what transformers and Captum compute from ``inputs_embeds``, so the numbers can be compared
+(tests/reference does). A token whose word embedding is zero (BERT's [PAD] row starts at zero)
+scores zero by construction, whatever its influence through its position.
 
 **Caveats.** It is a local, linear view: it says how $f$ moves for an infinitesimal change
 along the embedding itself, not what would happen if the word were removed (GELU, softmax and

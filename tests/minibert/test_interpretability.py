@@ -236,6 +236,27 @@ def test_gradient_matches_a_random_direction():
     assert (gradient * direction).sum() == pytest.approx((up - down) / (2 * eps), abs=1e-7)
 
 
+def test_on_the_summed_embedding_the_scores_vanish():
+    """LayerNorm(c e) = LayerNorm(e): the derivative along the summed embedding is ~0, which is
+    why saliency is taken on the word embeddings (the module docstring's claim)."""
+    model = make_model(BertForSequenceClassification, layer_norm_eps=1e-12).eval()
+    ids = TOKENIZER("the big dog ran", return_tensors="np")["input_ids"]
+    x = word_embeddings(model, ids)  # (1, T, H)
+
+    def forward(embeds):
+        return model(inputs_embeds=embeds).logits[0, 1]
+
+    scores, gradient, _ = gradient_x_input(forward, x)
+    embeddings = model.bert.embeddings
+    others = (
+        embeddings.position_embeddings.weight.data[: x.shape[1]]
+        + (embeddings.token_type_embeddings.weight.data[0])
+    )  # (T, H)
+    on_the_sum = (gradient[0] * (x[0] + others)).sum(axis=-1)  # (T,)
+    assert np.abs(on_the_sum).max() < 1e-9 * np.abs(scores).max()
+    np.testing.assert_allclose(scores[0], -(gradient[0] * others).sum(axis=-1), rtol=1e-6)
+
+
 def test_tokens_the_output_cannot_see_get_exactly_zero():
     # Causal attention: the prediction at position 2 reads positions 0 to 2 only.
     model = make_model(BertForMaskedLM, is_decoder=True)
