@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from autograd import Tensor, no_grad
+from autograd.strict_array import StrictArray
 from minibert.interpretability import (
     AttentionMaps,
     attention_maps,
@@ -32,6 +33,7 @@ from minibert.modeling import (
     BertForTokenClassification,
     BertModel,
 )
+from minibert.pipelines import embed
 from minibert.tokenization import WordPieceTokenizer
 from tests.minibert.conftest import small_config
 
@@ -356,3 +358,25 @@ def test_without_matplotlib_the_error_says_what_to_install(monkeypatch):
         monkeypatch.setitem(sys.modules, name, None)  # as if it were not installed
     with pytest.raises(ImportError, match=r"pip install 'minibert\[plot\]'"):
         plot_attention(pattern_maps())
+
+
+# ----------------------------------------------------------------------------- device arrays
+def test_embed_attention_and_saliency_run_on_device_arrays():
+    """On StrictArray (the CuPy stand-in: it refuses any silent NumPy conversion), the same
+    results as on NumPy; embed keeps its result on the device, as CuPy would."""
+    model = make_model(BertForMaskedLM)
+    texts = ["the cat sat", "a big dog ran"]
+    on_host = (
+        embed(model, TOKENIZER, texts),
+        attention_maps(model, TOKENIZER, texts[0]).attentions,
+        saliency(model, TOKENIZER, "the [MASK] sat", target="dog").scores,
+    )
+    for param in model.parameters():
+        param.data = StrictArray(param.data.copy())
+    vectors = embed(model, TOKENIZER, texts)
+    assert isinstance(vectors, StrictArray)
+    np.testing.assert_allclose(vectors.get(), on_host[0], atol=1e-12)
+    maps = attention_maps(model, TOKENIZER, texts[0])
+    np.testing.assert_allclose(maps.attentions, on_host[1], atol=1e-12)
+    scores = saliency(model, TOKENIZER, "the [MASK] sat", target="dog").scores
+    np.testing.assert_allclose(scores, on_host[2], atol=1e-12)
