@@ -46,7 +46,7 @@ from pathlib import Path
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # benchmarks.<name>; a missing module is skipped with a note
-SECTIONS = ["kernels", "matmul", "tokenizer"]
+SECTIONS = ["kernels", "matmul", "tokenizer", "distributed"]
 
 
 @dataclass
