@@ -39,7 +39,7 @@ $(PY):
 	$(PY) -m pip install --quiet --upgrade pip
 
 $(DEV_STAMP): pyproject.toml | $(PY)
-	$(PY) -m pip install --quiet -e ".[dev,plot,notebook]"
+	$(PY) -m pip install --quiet -e ".[dev,plot,notebook,mpi]"
 	touch $@
 
 $(REF_STAMP): pyproject.toml $(DEV_STAMP)

@@ -47,6 +47,10 @@ def _pretrain(args: argparse.Namespace) -> int:
     from minibert.tokenization import WordPieceTokenizer
     from minibert.training import TrainingArguments, pretrain
 
+    data_parallel = _data_parallel(args) if args.distributed else None
+    ranks = 1 if data_parallel is None else data_parallel.world_size
+    # Under mpiexec every rank runs this function; rank 0 alone speaks and writes.
+    say = print if data_parallel is None or data_parallel.is_writer else _silent
     corpus = args.corpus or [embedded_corpus("train")]
     eval_corpus = args.eval_corpus or ([] if args.corpus else [embedded_corpus("heldout")])
     out = Path(args.out)
@@ -55,16 +59,19 @@ def _pretrain(args: argparse.Namespace) -> int:
     elif args.tokenizer:
         tokenizer = WordPieceTokenizer.from_pretrained(args.tokenizer)
     else:
-        print(
+        say(
             f"training a {args.vocab_size}-token WordPiece vocabulary on "
             f"{', '.join(map(str, corpus))}"
         )
         tokenizer = WordPieceTokenizer.train(
-            corpus, vocab_size=args.vocab_size, show_progress=not args.quiet
+            corpus, vocab_size=args.vocab_size, show_progress=not args.quiet and ranks == 1
         )
     config = _load_config(args.config, len(tokenizer), args.max_seq_length)
+    # With N ranks the data stream is made of global batches of N x --batch-size rows, the
+    # batches one process would read with that batch size; each rank computes its own rows.
     data_config = DataConfig(
-        max_seq_length=args.max_seq_length, batch_size=args.batch_size, nsp=not args.no_nsp,
+        max_seq_length=args.max_seq_length, batch_size=args.batch_size * ranks,
+        nsp=not args.no_nsp,
         whole_word_mask=args.whole_word_mask, corpus_format=args.corpus_format,
     )  # fmt: skip
     train_data = PretrainingData(corpus, tokenizer, data_config, seed=args.seed)
@@ -80,9 +87,22 @@ def _pretrain(args: argparse.Namespace) -> int:
         save_every=args.save_every, eval_batches=args.eval_batches, seed=args.seed,
     )  # fmt: skip
     model = BertForPreTraining(config, seed=args.seed)
-    print(f"pretraining {model.num_parameters():,} parameters for {args.steps} steps -> {out}")
-    summary = pretrain(model, tokenizer, train_data, training, out, eval_data=eval_data,
-                       resume=args.resume, progress=not args.quiet)  # fmt: skip
+    say(
+        f"pretraining {model.num_parameters():,} parameters for {args.steps} steps -> {out}"
+        + (f" on {ranks} ranks, {args.batch_size} rows each" if data_parallel else "")
+    )
+    try:
+        summary = pretrain(model, tokenizer, train_data, training, out, eval_data=eval_data,
+                           resume=args.resume, progress=not args.quiet,
+                           data_parallel=data_parallel)  # fmt: skip
+    except Exception as error:
+        if ranks == 1:
+            raise
+        _abort_all_ranks(data_parallel, error)
+    if data_parallel is not None and data_parallel.world_size > 1:
+        summary["allreduce_seconds"] = data_parallel.allreduce_seconds
+    if not (data_parallel is None or data_parallel.is_writer):
+        return 0
     print(
         f"done in {summary['seconds']:.0f} s ({summary['tokens_per_second']:.0f} tokens/s); "
         f"model in {out / 'model'}"
@@ -100,6 +120,31 @@ def _pretrain(args: argparse.Namespace) -> int:
             )
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return 0
+
+
+def _silent(*args, **kwargs) -> None:
+    """``print`` on the ranks that must not speak."""
+
+
+def _data_parallel(args: argparse.Namespace):
+    from minibert.training.distributed import DataParallel
+
+    try:
+        return DataParallel(collective_timeout=args.collective_timeout)
+    except ImportError as error:
+        raise ValueError(str(error)) from None
+
+
+def _abort_all_ranks(data_parallel, error: Exception) -> None:
+    """One rank failed alone (a full disk on rank 0, say): stop the job now, since the others
+    would wait for it in the next allreduce until --collective-timeout."""
+    import traceback
+
+    from minibert.training import TrainingDiverged
+
+    if not isinstance(error, (ValueError, TypeError, OSError, TrainingDiverged)):
+        traceback.print_exc()  # a bug, not a user's mistake: keep the traceback
+    data_parallel.abort(f"error: {error}")
 
 
 def _latest_model_dir(out: Path) -> Path:
@@ -221,6 +266,19 @@ def add_commands(commands) -> None:
         "--resume", action="store_true", help="continue from --out's latest checkpoint"
     )
     pretrain.add_argument("--quiet", action="store_true", help="no progress bars")
+    pretrain.add_argument(
+        "--distributed",
+        action="store_true",
+        help="data-parallel training under mpiexec -n N (needs the mpi extra): each of the N "
+        "ranks computes --batch-size rows of a global batch of N x --batch-size",
+    )
+    pretrain.add_argument(
+        "--collective-timeout",
+        type=float,
+        default=300.0,
+        help="with --distributed: seconds a rank waits for the others in an allreduce before "
+        "it declares one dead and stops the job (default: %(default)s)",
+    )
     pretrain.set_defaults(handler=_pretrain)
 
     fill = commands.add_parser("fill-mask", help="predict the [MASK] tokens of a text")

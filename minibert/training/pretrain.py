@@ -82,6 +82,7 @@ def pretrain(
     eval_data=None,
     resume: bool = False,
     progress: bool = True,
+    data_parallel=None,
 ) -> dict:
     """Pretrain ``model`` on ``train_data`` batches; write logs and checkpoints to ``output_dir``.
 
@@ -89,13 +90,20 @@ def pretrain(
     scheduler, dropout generator and data position are restored, so the run ends with the same
     weights, bit for bit, as one that was never interrupted.
 
+    With ``data_parallel`` (a ``minibert.training.distributed.DataParallel``), this process is
+    one rank of a data-parallel run: ``train_data`` yields the global batches (every rank reads
+    the same ones), each rank computes the gradient of its rows, the ranks sum them, and every
+    rank takes the same step; rank 0 alone writes files and shows progress.
+
     Returns:
         A summary: steps, seconds, tokens per second, the last training loss and, when
         ``eval_data`` is given, the final held-out metrics.
     """
     args.validate()
     output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
+    writer = data_parallel is None or data_parallel.is_writer
+    if writer:
+        output_dir.mkdir(parents=True, exist_ok=True)
     optimizer, scheduler = build_optimizer(model, args)
     step, epoch, batch_index = 0, 0, 0
     if resume:
@@ -109,16 +117,24 @@ def pretrain(
                 f"(differences: {_differences(saved['arguments'], dataclasses.asdict(args))})"
             )
         step, (epoch, batch_index) = saved["step"], saved["data_position"]
+        if data_parallel is not None:
+            data_parallel.check_resume(saved, train_data)
     log_path = output_dir / "metrics.jsonl"
-    if not resume:
+    if writer and not resume:
         log_path.unlink(missing_ok=True)
-    else:
+    elif writer:
         _truncate_log(log_path, step)  # drop what the interrupted run logged after its checkpoint
+    if data_parallel is not None:
+        data_parallel.prepare(model, args, train_data)
     baseline = most_frequent_token(train_data) if eval_data is not None else None
 
     batches = train_data.batches(epoch, batch_index)
     bar = tqdm(
-        total=args.max_steps, initial=step, disable=not progress, desc="pretraining", unit="step"
+        total=args.max_steps,
+        initial=step,
+        disable=not (progress and writer),
+        desc="pretraining",
+        unit="step",
     )
     started, tokens_seen, last = time.perf_counter(), 0, {}
     model.train()
@@ -127,24 +143,29 @@ def pretrain(
         losses = []
         for _ in range(args.gradient_accumulation_steps):
             epoch, batch_index, batch = next(batches)
-            out = model(**batch)
+            if data_parallel is None:
+                out = model(**batch)
+                loss = out.loss
+            else:  # this rank's rows, and their share of the global batch's loss
+                out, loss = data_parallel.forward(model, batch)
             loss = (
-                out.loss / args.gradient_accumulation_steps
+                loss / args.gradient_accumulation_steps
                 if args.gradient_accumulation_steps > 1
-                else out.loss
+                else loss
             )
             value = float(out.loss.item())
-            if not math.isfinite(value):
-                bar.close()
-                good = checkpoints.latest_checkpoint(output_dir)
-                raise TrainingDiverged(
-                    f"the loss became {value} at step {step + 1}; the last good checkpoint is "
-                    f"{good if good else 'none (no checkpoint was saved yet)'}. Lower the learning "
-                    "rate or raise warmup_steps, then resume"
-                )
+            if data_parallel is None and not math.isfinite(value):
+                _stop_diverged(bar, value, step, output_dir)
             loss.backward()
             losses.append((value, out))
-            tokens_seen += int(batch["attention_mask"].sum())
+            tokens_seen += int(batch["attention_mask"].sum())  # the global batch's, on every rank
+        if data_parallel is not None:
+            # Sum the gradients over the ranks; the global losses replace the local ones, and
+            # every rank sees the same ones, so a divergence stops every rank together.
+            losses = data_parallel.allreduce(model.parameters())
+            for value, _ in losses:
+                if not math.isfinite(value):
+                    _stop_diverged(bar, value, step, output_dir)
         grad_norm = optim.clip_grad_norm_(model.parameters(), args.max_grad_norm)
         optimizer.step()
         scheduler.step()
@@ -174,11 +195,14 @@ def pretrain(
             metrics = evaluate(model, eval_data, baseline, args.eval_batches)
             record = {**(record or last), **{f"eval_{k}": v for k, v in metrics.items()}}
             last.update(record)
-            bar.write(_format_eval(step, metrics))
-        if record is not None:
+            if writer:
+                bar.write(_format_eval(step, metrics))
+        if record is not None and writer:
             _append_jsonl(log_path, record)
-        if step == args.max_steps or (args.save_every and step % args.save_every == 0):
+        if writer and (step == args.max_steps or (args.save_every and step % args.save_every == 0)):
             trainer_state = {"data_position": list(position), "arguments": dataclasses.asdict(args)}
+            if data_parallel is not None:
+                trainer_state.update(data_parallel.trainer_state(train_data))
             checkpoints.save_checkpoint(
                 output_dir,
                 step,
@@ -190,9 +214,20 @@ def pretrain(
                 args.keep_checkpoints,
             )
     bar.close()
-    model.save_pretrained(output_dir / "model", tokenizer=tokenizer)
-    plot_loss_curve(log_path, output_dir / "loss_curve.png")
+    if writer:
+        model.save_pretrained(output_dir / "model", tokenizer=tokenizer)
+        plot_loss_curve(log_path, output_dir / "loss_curve.png")
     return {**last, "seconds": time.perf_counter() - started}
+
+
+def _stop_diverged(bar, value: float, step: int, output_dir: Path) -> None:
+    bar.close()
+    good = checkpoints.latest_checkpoint(output_dir)
+    raise TrainingDiverged(
+        f"the loss became {value} at step {step + 1}; the last good checkpoint is "
+        f"{good if good else 'none (no checkpoint was saved yet)'}. Lower the learning "
+        "rate or raise warmup_steps, then resume"
+    )
 
 
 def _mean_of(losses, name: str) -> float | None:
