@@ -104,11 +104,11 @@ def pearson(x: Sequence[float], y: Sequence[float]) -> float:
         x, y (N,); returns a float in [-1, 1].
     """
     _check_lengths(x, y)
-    x = np.asarray(x, dtype=np.float64) - np.mean(x)
-    y = np.asarray(y, dtype=np.float64) - np.mean(y)
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if np.all(x == x[0]) or np.all(y == y[0]):
+        return 0.0  # tested on the values: x - mean(x) of a constant can round to 1e-17
+    x, y = x - x.mean(), y - y.mean()
     denominator = np.sqrt(np.dot(x, x) * np.dot(y, y))
-    if denominator == 0:
-        return 0.0
     return float(np.clip(np.dot(x, y) / denominator, -1.0, 1.0))
 
 
