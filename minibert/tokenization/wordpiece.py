@@ -26,13 +26,16 @@ from minibert.io import atomic_write_text
 from minibert.tokenization.basic import BasicTokenizer
 from minibert.tokenization.encoding import (
     BatchEncoding,
+    RowLayout,
     pad_rows,
     padding_strategy,
     to_numpy,
     truncated_lengths,
     truncation_strategy,
 )
+from minibert.tokenization.inputs import Words, as_batch, as_word_batch
 from minibert.tokenization.vocab import load_vocab, save_vocab
+from minibert.tokenization.windows import check_stride, pair_windows, windows
 
 CONTINUATION = "##"
 SPECIAL_TOKEN_NAMES = ("pad_token", "unk_token", "cls_token", "sep_token", "mask_token")
@@ -347,6 +350,33 @@ class WordPieceTokenizer:
                 start += length
         return ids, offsets
 
+    def _encode_words(self, words: Words, with_offsets: bool) -> tuple[list[int], list | None]:
+        """Pre-split words -> ids, as ``_encode_text`` would give for each word on its own.
+
+        Offsets are within each word (transformers' convention with ``is_split_into_words``).
+        """
+        ids: list[int] = []
+        offsets: list[tuple[int, int]] | None = [] if with_offsets else None
+        for word in words:
+            word_ids, word_offsets = self._encode_text(word, with_offsets)
+            ids += word_ids
+            if with_offsets:
+                offsets += word_offsets
+        return ids, offsets
+
+    def _token_words(self, text: str | Words, is_split_into_words: bool) -> list[int]:
+        """The index of the word each token of ``text`` came from (what ``word_ids`` reports)."""
+        words: list[int] = []
+        if is_split_into_words:
+            for index, word in enumerate(text):
+                words += [index] * len(self._encode_text(word, with_offsets=False)[0])
+            return words
+        # The basic tokenizer's words (a special token in the text is one word), as the
+        # tokenizers library's pre-tokenizer numbers them.
+        for index, (word, _, protected) in enumerate(self.basic.words_with_origins(text)):
+            words += [index] * (1 if protected else len(self._word_ids(word)))
+        return words
+
     def tokenize(self, text: str) -> list[str]:
         """The WordPiece tokens of ``text``, without special tokens."""
         ids, _ = self._encode_text(text, with_offsets=False)
@@ -392,36 +422,64 @@ class WordPieceTokenizer:
 
     def _encode_example(
         self,
-        text: str,
-        text_pair: str | None,
-        add_special_tokens: bool,
-        strategy: str | None,
-        max_length: int | None,
-        with_offsets: bool,
-    ) -> dict[str, list]:
-        """One example (a text or a pair) -> its row of model inputs, truncated if asked."""
-        ids_a, offsets_a = self._encode_text(text, with_offsets)
+        index: int,
+        text: str | Words,
+        text_pair: str | Words | None,
+        settings: dict[str, Any],
+        rows: list[dict[str, list]],
+        layouts: list[RowLayout],
+    ) -> None:
+        """One example (a text or a pair) -> its rows of model inputs, appended to ``rows``.
+
+        One row, truncated if asked; or with ``return_overflowing_tokens`` one row per window
+        (``windows.py``). ``layouts`` gets where each row's tokens came from.
+        """
+        with_offsets = settings["with_offsets"]
+        encode = self._encode_words if settings["is_split_into_words"] else self._encode_text
+        ids_a, offsets_a = encode(text, with_offsets)
         ids_b, offsets_b = (None, None)
         if text_pair is not None:
-            ids_b, offsets_b = self._encode_text(text_pair, with_offsets)
+            ids_b, offsets_b = encode(text_pair, with_offsets)
         pair = ids_b is not None
-        if strategy is not None and max_length is not None:
-            n_special = self.num_special_tokens_to_add(pair) if add_special_tokens else 0
-            budget = max_length - n_special
-            if budget < 0:
-                raise ValueError(
-                    f"max_length={max_length} leaves no room for the {n_special} special tokens"
-                )
-            len_a, len_b = truncated_lengths(
-                len(ids_a), len(ids_b) if pair else None, budget, strategy
+        strategy, max_length = settings["strategy"], settings["max_length"]
+        if strategy is None or max_length is None:  # the common case, kept quick: all of it
+            # (no layout either: BatchEncoding knows that row i is then all of example i)
+            rows.append(self._build_row(ids_a, offsets_a, ids_b, offsets_b, settings))
+            return
+        n_special = self.num_special_tokens_to_add(pair) if settings["add_special_tokens"] else 0
+        budget = max_length - n_special
+        if budget < 0:
+            raise ValueError(
+                f"max_length={max_length} leaves no room for the {n_special} special tokens"
             )
-            ids_a = ids_a[:len_a]
-            offsets_a = offsets_a[:len_a] if with_offsets else None
+        len_a, len_b = truncated_lengths(len(ids_a), len(ids_b) if pair else None, budget, strategy)
+        stride, first_only = settings["stride"], not settings["return_overflowing_tokens"]
+        spans_a = windows(len(ids_a), len_a, stride, first_only)
+        spans_b = windows(len(ids_b), len_b, stride, first_only) if pair else None
+        for span_a, span_b in pair_windows(spans_a, spans_b):
+            kept_a, kept_offsets_a = ids_a[slice(*span_a)], None
+            kept_b, kept_offsets_b = None, None
+            if with_offsets:
+                kept_offsets_a = offsets_a[slice(*span_a)]
             if pair:
-                ids_b = ids_b[:len_b]
-                offsets_b = offsets_b[:len_b] if with_offsets else None
+                kept_b = ids_b[slice(*span_b)]
+                kept_offsets_b = offsets_b[slice(*span_b)] if with_offsets else None
+            rows.append(self._build_row(kept_a, kept_offsets_a, kept_b, kept_offsets_b, settings))
+            if not first_only:  # (one row per example: BatchEncoding works its layout out)
+                layouts.append((index, span_a, span_b))
+
+    def _build_row(
+        self,
+        ids_a: list[int],
+        offsets_a: list | None,
+        ids_b: list[int] | None,
+        offsets_b: list | None,
+        settings: dict[str, Any],
+    ) -> dict[str, list]:
+        """The model inputs of one row: the kept tokens of each text, with the special tokens."""
+        with_offsets, pair = settings["with_offsets"], ids_b is not None
         n_a, n_b = len(ids_a), len(ids_b) if pair else 0
-        if add_special_tokens:
+        if settings["add_special_tokens"]:
             input_ids = self.build_inputs_with_special_tokens(ids_a, ids_b)
             token_type_ids = [0] * (n_a + 2) + [1] * (n_b + 1 if pair else 0)
             special = [1] + [0] * n_a + [1] + ([0] * n_b + [1] if pair else [])
@@ -445,23 +503,27 @@ class WordPieceTokenizer:
 
     def __call__(
         self,
-        text: str | Sequence[str] | Sequence[tuple[str, str]],
-        text_pair: str | Sequence[str] | None = None,
+        text: str | Sequence[str] | Sequence[tuple[str, str]] | Sequence[Sequence[str]],
+        text_pair: str | Sequence[str] | Sequence[Sequence[str]] | None = None,
         add_special_tokens: bool = True,
         padding: bool | str = False,
         truncation: bool | str = False,
         max_length: int | None = None,
+        stride: int = 0,
+        is_split_into_words: bool = False,
         pad_to_multiple_of: int | None = None,
         return_tensors: str | None = None,
         return_token_type_ids: bool = True,
         return_attention_mask: bool = True,
+        return_overflowing_tokens: bool = False,
         return_special_tokens_mask: bool = False,
         return_offsets_mapping: bool = False,
     ) -> BatchEncoding:
         """Tokenize a text, a pair, or a batch of either, into model inputs.
 
         Args:
-            text: a str, a list of str, or a list of ``(text, text_pair)`` tuples.
+            text: a str, a list of str, or a list of ``(text, text_pair)`` tuples; with
+                ``is_split_into_words``, a list of words, or a batch of such lists (or pairs).
             text_pair: the second text (a str, or a list as long as ``text``).
             add_special_tokens: add ``[CLS]`` and ``[SEP]``.
             padding: ``True``/``"longest"`` (to the longest in the batch), ``"max_length"``,
@@ -470,21 +532,37 @@ class WordPieceTokenizer:
                 ``False``; rules in ``encoding.truncated_lengths``.
             max_length: the length to truncate or pad to (special tokens included); when
                 needed and not given, ``model_max_length``.
+            stride: with truncation, how many tokens consecutive overflowing windows share (the
+                windows themselves come only with ``return_overflowing_tokens``).
+            is_split_into_words: ``text`` (and ``text_pair``) are lists of words, e.g. the
+                words of a NER data set. Each word is tokenized on its own (its punctuation is
+                still split off), offsets count within each word, and ``word_ids`` gives each
+                token's index in the list.
             pad_to_multiple_of: round the padded length up to a multiple of this.
             return_tensors: ``None`` (lists) or ``"np"`` (int64 arrays with a batch axis, also
                 for a single text, as in transformers).
+            return_overflowing_tokens: with truncation, return every window of a text too
+                long for ``max_length`` as a row of its own (``windows.py``), and
+                ``overflow_to_sample_mapping``: the example each row came from. The output is
+                then a batch even for one example, as in transformers.
             return_offsets_mapping: add ``offset_mapping``: each token's ``(start, end)``
                 characters in its text; ``(0, 0)`` for special tokens and padding.
             return_special_tokens_mask: add ``special_tokens_mask``: 1 for special tokens.
 
         Returns:
             A ``BatchEncoding`` with ``input_ids``, ``token_type_ids`` and ``attention_mask``
-            (plus the optional keys): lists for one example, lists of lists for a batch.
+            (plus the optional keys): lists for one example, lists of lists for a batch. Its
+            ``word_ids(i)`` and ``sequence_ids(i)`` say which word and which text of the pair
+            each token of row ``i`` came from.
 
         Shapes:
-            With ``return_tensors="np"``: ``(B, T)`` for each key, ``(B, T, 2)`` for the offsets.
+            With ``return_tensors="np"``: ``(B, T)`` for each key, ``(B, T, 2)`` for the offsets,
+            ``(B,)`` for ``overflow_to_sample_mapping``; ``B`` counts rows (windows).
         """
-        is_batched, texts, pairs = self._as_batch(text, text_pair)
+        if is_split_into_words:
+            is_batched, texts, pairs = as_word_batch(text, text_pair)
+        else:
+            is_batched, texts, pairs = as_batch(text, text_pair)
         strategy = truncation_strategy(truncation)
         pad = padding_strategy(padding)
         if return_tensors not in (None, "np"):
@@ -493,12 +571,21 @@ class WordPieceTokenizer:
             )
         if max_length is None and (strategy is not None or pad == "max_length"):
             max_length = self.model_max_length
-        rows = [
-            self._encode_example(
-                a, b, add_special_tokens, strategy, max_length, return_offsets_mapping
-            )
-            for a, b in zip(texts, pairs, strict=True)
-        ]
+        if strategy is not None:
+            check_stride(stride, max_length)
+        settings = {
+            "add_special_tokens": add_special_tokens,
+            "strategy": strategy,
+            "max_length": max_length,
+            "stride": stride,
+            "with_offsets": return_offsets_mapping,
+            "is_split_into_words": is_split_into_words,
+            "return_overflowing_tokens": return_overflowing_tokens,
+        }
+        rows: list[dict[str, list]] = []
+        layouts: list[RowLayout] = []
+        for index, (a, b) in enumerate(zip(texts, pairs, strict=True)):
+            self._encode_example(index, a, b, settings, rows, layouts)
         keys = ["input_ids"]
         if return_token_type_ids:
             keys.append("token_type_ids")
@@ -513,42 +600,32 @@ class WordPieceTokenizer:
             if pad_to_multiple_of:
                 length = -(-length // pad_to_multiple_of) * pad_to_multiple_of
             pad_rows(rows, length, self._required_id("pad_token"), tuple(keys))
-        data: dict[str, Any] = {key: [row[key] for row in rows] for key in keys}
+        windowed = strategy is not None and return_overflowing_tokens  # rows have layouts
+        if return_overflowing_tokens:
+            is_batched = True  # rows are windows: a batch even for one example
+        if not is_batched and return_tensors is None:  # one row: no lists of rows to build
+            data: dict[str, Any] = {key: rows[0][key] for key in keys}
+        else:
+            data = {key: [row[key] for row in rows] for key in keys}
+        if return_overflowing_tokens:
+            examples = [layout[0] for layout in layouts] if windowed else range(len(rows))
+            data["overflow_to_sample_mapping"] = list(examples)
         if return_tensors == "np":
             data = {key: to_numpy(values, key) for key, values in data.items()}
-        elif not is_batched:
-            data = {key: values[0] for key, values in data.items()}
-        return BatchEncoding(data, tokenizer=self, is_batched=is_batched)
-
-    @staticmethod
-    def _as_batch(text, text_pair) -> tuple[bool, list[str], list[str | None]]:
-        """Normalize the call's inputs to (is_batched, first texts, second texts or None)."""
-        if isinstance(text, str):
-            if text_pair is not None and not isinstance(text_pair, str):
-                raise TypeError("text is one str, so text_pair must be one str too")
-            return False, [text], [text_pair]
-        if not isinstance(text, (list, tuple)):
-            raise TypeError(
-                "text must be a str, a list of str, or a list of (text, text_pair) tuples; "
-                f"got {type(text).__name__}"
-            )
-        if text_pair is None:
-            firsts, seconds = [], []
-            for item in text:
-                if isinstance(item, str):
-                    firsts.append(item)
-                    seconds.append(None)
-                elif isinstance(item, (list, tuple)) and len(item) == 2:
-                    firsts.append(item[0])
-                    seconds.append(item[1])
-                else:
-                    raise TypeError(
-                        f"a batch holds str or (text, text_pair) tuples, not {type(item).__name__}"
-                    )
-            return True, firsts, seconds
-        if not isinstance(text_pair, (list, tuple)) or len(text_pair) != len(text):
-            raise ValueError("text_pair must be a list as long as text")
-        return True, list(text), list(text_pair)
+        encoding = BatchEncoding(data, tokenizer=self, is_batched=is_batched)
+        # What word_ids/sequence_ids need, read only if they are called: nothing per row but
+        # for windows. (Tuples of str, for one example: the garbage collector stops tracking
+        # them, and a plain call that keeps its result costs it no more than before.)
+        encoding._inputs = (texts, pairs) if is_batched else ((texts[0],), (pairs[0],))
+        if windowed:
+            encoding._layouts = layouts
+        elif strategy is not None:
+            encoding._truncation = (strategy, max_length)
+        if is_split_into_words:
+            encoding._is_split_into_words = True
+        if not add_special_tokens:
+            encoding._add_special_tokens = False
+        return encoding
 
     def encode(
         self,
