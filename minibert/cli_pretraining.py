@@ -7,6 +7,8 @@ import json
 from importlib import resources
 from pathlib import Path
 
+from minibert.io import atomic_write_text
+
 EMBEDDED_CORPUS = "jargon"  # minibert/data/corpora/jargon: the Jargon File, public domain
 
 
@@ -118,7 +120,7 @@ def _pretrain(args: argparse.Namespace) -> int:
                 f"held-out NSP accuracy {summary['eval_nsp_accuracy']:.3f} "
                 f"(majority-class baseline {summary['eval_nsp_baseline_accuracy']:.3f})"
             )
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
     return 0
 
 
