@@ -6,7 +6,11 @@
   ``save_pretrained``/``from_pretrained``, ``train``);
 - ``trainer.py``: learning a vocabulary from text, by pair count (what the tokenizers library
   calls WordPiece) or by the likelihood score of the WordPiece papers;
-- ``vocab.py``: ``vocab.txt`` files; ``encoding.py``: truncation, padding, ``BatchEncoding``;
+- ``vocab.py``: ``vocab.txt`` files; ``encoding.py``: truncation, padding, ``BatchEncoding``
+  (with ``word_ids()`` and ``sequence_ids()``);
+- ``inputs.py``: reading a call's texts, pairs and pre-split word lists as transformers does;
+- ``windows.py``: overlapping windows of a long input (``stride``,
+  ``return_overflowing_tokens``), by the tokenizers library's rules;
 - ``sample_text.py``: text to practise on, from the Python standard library's own docs.
 """
 
