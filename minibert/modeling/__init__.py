@@ -2,6 +2,7 @@
 
 from minibert.modeling.attention import BertAttention, BertSelfAttention, BertSelfOutput
 from minibert.modeling.embeddings import BertEmbeddings, sinusoidal_table
+from minibert.modeling.encoder_decoder import BertEncoderDecoder, MiniGPT  # noqa: F401
 from minibert.modeling.layer import BertEncoder, BertIntermediate, BertLayer, BertOutput
 from minibert.modeling.models import (
     IGNORE_INDEX,
