@@ -265,7 +265,7 @@ def finetune(
                     f"{' (best)' if improved else ''}  |  baseline {task.metric} "
                     f"{baseline[task.metric]:.4f}"
                 )
-            if args.patience and waited >= args.patience:
+            if args.patience and waited >= args.patience and step < total:
                 stopped_early = True
             if step >= total or stopped_early:
                 break
