@@ -11,6 +11,7 @@ import platform
 import sys
 
 import minibert
+from minibert.cli_finetuning import add_commands as add_finetuning_commands
 from minibert.cli_inspect import add_commands as add_inspect_commands
 from minibert.cli_pretraining import add_commands as add_pretraining_commands
 
@@ -58,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     info = commands.add_parser("info", help="show versions and which kernels are in use")
     info.set_defaults(handler=_info)
     add_pretraining_commands(commands)
+    add_finetuning_commands(commands)
     add_inspect_commands(commands)
 
     train = commands.add_parser(
