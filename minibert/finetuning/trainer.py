@@ -31,9 +31,8 @@ from tqdm.auto import tqdm
 
 from autograd import no_grad, optim
 from minibert.config import BertConfig
-from minibert.io import atomic_write_text
-from minibert.training.pretrain import TrainingDiverged, _append_jsonl
-from minibert.training.state import _fsync_directory_files
+from minibert.io import append_jsonl, atomic_write_text, publish_directory
+from minibert.training.pretrain import TrainingDiverged
 
 FINETUNE_NAME = "finetune.json"  # in the best checkpoint: which task, its settings, the labels
 BEST = "best"
@@ -251,7 +250,7 @@ def finetune(
             record["learning_rate"] = scheduler.get_last_lr()[0]
             losses = []
             history.append(record)
-            _append_jsonl(log_path, record)
+            append_jsonl(log_path, record)
             score = metrics[task.metric]
             improved = score > best_value  # NaN never improves
             if improved:
@@ -307,17 +306,10 @@ def save_best(output_dir: Path, model, tokenizer, checkpoint_info: dict) -> Path
     """
     final = Path(output_dir) / BEST
     staging = Path(output_dir) / f".{BEST}.tmp-{os.getpid()}"
-    retired = Path(output_dir) / f".{BEST}.old-{os.getpid()}"
-    for stale in (staging, retired):
-        shutil.rmtree(stale, ignore_errors=True)
+    shutil.rmtree(staging, ignore_errors=True)
     model.save_pretrained(staging, tokenizer=tokenizer)
     atomic_write_text(staging / FINETUNE_NAME, json.dumps(checkpoint_info, indent=2) + "\n")
-    _fsync_directory_files(staging)
-    if final.exists():
-        os.replace(final, retired)  # a directory cannot be renamed over a non-empty one
-    os.replace(staging, final)
-    shutil.rmtree(retired, ignore_errors=True)
-    return final
+    return publish_directory(staging, final)
 
 
 def _load_best(model, directory: Path) -> None:

@@ -14,6 +14,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from autograd import optim
+from minibert.io import append_jsonl
 from minibert.training import state as checkpoints
 from minibert.training.evaluation import evaluate, most_frequent_token
 
@@ -198,7 +199,7 @@ def pretrain(
             if writer:
                 bar.write(_format_eval(step, metrics))
         if record is not None and writer:
-            _append_jsonl(log_path, record)
+            append_jsonl(log_path, record)
         if writer and (step == args.max_steps or (args.save_every and step % args.save_every == 0)):
             trainer_state = {"data_position": list(position), "arguments": dataclasses.asdict(args)}
             if data_parallel is not None:
@@ -234,13 +235,6 @@ def _mean_of(losses, name: str) -> float | None:
     values = [getattr(out, name, None) for _, out in losses]
     values = [float(v.item()) for v in values if v is not None]
     return float(np.mean(values)) if values else None
-
-
-def _append_jsonl(path: Path, record: dict) -> None:
-    # One line per record, flushed: a crash loses at most the line being written.
-    with open(path, "a", encoding="utf-8") as handle:
-        handle.write(json.dumps(record) + "\n")
-        handle.flush()
 
 
 def _truncate_log(path: Path, last_step: int) -> None:

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from safetensors.numpy import load_file, save_file
 
-from minibert.io import atomic_write_text
+from minibert.io import atomic_write_text, publish_directory
 
 OPTIMIZER_NAME = "optimizer.safetensors"
 STATE_NAME = "trainer_state.json"
@@ -72,10 +72,7 @@ def save_checkpoint(
     (staging / STATE_NAME).write_text(
         json.dumps(state, indent=2, default=_json_default), encoding="utf-8"
     )
-    _fsync_directory_files(staging)
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(staging, final)  # the checkpoint appears complete, or not at all
+    publish_directory(staging, final)  # the checkpoint appears complete, or not at all
     atomic_write_text(root / LATEST, final.name + "\n")
     _prune(root, keep, final.name)
     return final
@@ -120,12 +117,6 @@ def _json_default(value):
     if isinstance(value, np.ndarray):
         return value.tolist()
     raise TypeError(f"cannot write {type(value).__name__} to JSON")
-
-
-def _fsync_directory_files(directory: Path) -> None:
-    for path in directory.iterdir():
-        with open(path, "rb") as handle:
-            os.fsync(handle.fileno())
 
 
 def _prune(root: Path, keep: int, current: str) -> None:
