@@ -23,6 +23,7 @@ Usage::
 
     python -m benchmarks                       # everything; saves results/<UTC time>.json
     python -m benchmarks --only kernels --repeat 20
+    python -m benchmarks --only train-step,inference --threads 1
     python -m benchmarks --compare benchmarks/results/20250101T120000Z.json
 """
 
@@ -46,7 +47,10 @@ from pathlib import Path
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # benchmarks.<name>; a missing module is skipped with a note
-SECTIONS = ["kernels", "matmul", "tokenizer", "distributed"]
+SECTIONS = ["kernels", "matmul", "tokenizer", "train-step", "inference", "distributed"]
+THREAD_VARIABLES = (
+    "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS",
+)  # fmt: skip
 
 
 @dataclass
@@ -58,6 +62,7 @@ class Context:
     budget_s: float = 3.0
     pause_s: float = 0.2
     torch: object | None = None
+    threads: int = 2
 
     def time(self, fn) -> dict:
         """Median (and min) seconds of ``fn()`` after warm-up; see the module docstring."""
@@ -80,8 +85,9 @@ class Context:
         return {"median_s": statistics.median(times), "min_s": min(times), "runs": len(times)}
 
 
-def load_torch():
-    """torch with 2 intra-op threads (this machine's cores), or None when it is not installed.
+def load_torch(threads: int = 2):
+    """torch with ``threads`` intra-op threads (2: this machine's cores), or None when it is not
+    installed.
 
     torch ships the same ``libgomp.so.1`` that Numba's OpenMP layer loads, so whichever imports
     first fixes the wait policy of both: autograd is imported first, so both run with the
@@ -93,7 +99,7 @@ def load_torch():
         import torch
     except ImportError:
         return None
-    torch.set_num_threads(2)
+    torch.set_num_threads(threads)
     return torch
 
 
@@ -219,7 +225,7 @@ def run_sections(names: list[str], ctx: Context) -> tuple[list[dict], list[str]]
     rows: list[dict] = []
     notes: list[str] = []
     for name in names:
-        module_name = f"benchmarks.{name}"
+        module_name = f"benchmarks.{name.replace('-', '_')}"
         if importlib.util.find_spec(module_name) is None:
             notes.append(f"section {name!r} skipped: no module {module_name}")
             continue
@@ -251,6 +257,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--budget", type=float, default=3.0, help="seconds per measurement, at most"
     )
+    parser.add_argument(
+        "--threads", type=int, default=2, help="threads of every pool (BLAS, Numba, torch)"
+    )
     parser.add_argument("--compare", type=Path, help="an earlier results JSON to compare with")
     parser.add_argument("--no-startup", action="store_true", help="skip import/compile timings")
     parser.add_argument("--no-save", action="store_true", help="do not write results/*.json")
@@ -261,6 +270,12 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown section(s) {unknown}; choose from {SECTIONS}")
     earlier = json.loads(args.compare.read_text()) if args.compare else None
+    if args.threads < 1:
+        parser.error("--threads must be at least 1")
+    # Thread pools read these when they start (NumPy's BLAS on import): set them first, for this
+    # process and the workers it starts.
+    for variable in THREAD_VARIABLES:
+        os.environ[variable] = str(args.threads)
 
     info = machine_info()
     if info["load_average_at_start"][0] > 0.5 * (info["cpu_count"] or 1):
@@ -268,7 +283,13 @@ def main(argv: list[str] | None = None) -> int:
             f"warning: load average {info['load_average_at_start'][0]:.1f}: another process is "
             "using the CPU; parallel kernels will look slower than they are (see 'min')"
         )
-    ctx = Context(repeat=args.repeat, warmup=args.warmup, budget_s=args.budget, torch=load_torch())
+    ctx = Context(
+        repeat=args.repeat,
+        warmup=args.warmup,
+        budget_s=args.budget,
+        torch=load_torch(args.threads),
+        threads=args.threads,
+    )
     rows, notes = run_sections(names, ctx)
     info["load_average_at_end"] = os.getloadavg()
     if ctx.torch is None:

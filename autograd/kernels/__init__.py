@@ -15,6 +15,7 @@ from autograd.kernels import (  # noqa: F401  (importing a module registers its 
     numba_softmax,
     reference,
 )
+from autograd.kernels.reference import dropout_seed
 from autograd.kernels.registry import (
     BACKENDS,
     available,
@@ -25,4 +26,7 @@ from autograd.kernels.registry import (
     register,
 )
 
-__all__ = ["BACKENDS", "available", "backend_for", "get_kernel", "jit_enabled", "names", "register"]
+__all__ = [
+    "BACKENDS", "available", "backend_for", "dropout_seed", "get_kernel", "jit_enabled", "names",
+    "register",
+]  # fmt: skip

@@ -14,7 +14,12 @@ with mpmath at 50 digits; relative error below 5e-16 on the whole half-line). Th
 :math:`\Phi(x) = q` for negative x and :math:`1 - q` otherwise. The Gaussian factor uses
 :math:`x^2` split exactly into ``hi + lo`` (one FMA), so even far in the tails the result keeps
 float64 precision: it is *more* accurate than the reference's :math:`1 + \operatorname{erf}`,
-which cancels for negative x. float32 inputs are computed in float64 and rounded once.
+which cancels for negative x.
+
+float32 inputs take the same road in float32 arithmetic, with a degree-10 polynomial (fit error
+2e-8, about one float32 ulp once evaluated in float32) and the tail clamped at 14: sixteen lanes
+per AVX-512 vector instead of eight, and a third of the multiply-adds. Measured on (4096, 512):
+about 8x faster than computing float32 in float64, within 3e-7 of the float64 result.
 
 The tanh form is written as a logistic function, :math:`\tfrac12 (1 + \tanh u) = \sigma(2u)`,
 evaluated with :math:`e^{-2|u|} \le 1` so nothing overflows.
@@ -97,6 +102,58 @@ def _normal_cdf_pdf(x):
     return cdf, gauss * _INV_SQRT_TWO_PI
 
 
+# The float32 twin of the above: g(z) to degree 10 (Chebyshev fit with mpmath, relative error
+# 2e-8 on [-1, 1)), constants rounded to float32; Phi(-14) is below float32's smallest denormal.
+_F32 = np.float32
+_ERFCX_POLY_F32 = tuple(_F32(a) for a in (
+    1.0215827138318903, -0.6871606374219287, 0.27947146704387904, -0.03644333885678208,
+    -0.02150325237328001, 0.006486903836227222, 0.0030583143217611073, -0.0008613409769145439,
+    -0.0005987654243615004, 7.32037539083054e-05, 8.432239446799331e-05,
+))  # fmt: skip
+_TAIL_F32, _K_F32, _HALF_F32, _ONE_F32 = _F32(14.0), _F32(_K), _F32(0.5), _F32(1.0)
+_SQRT_HALF_F32, _INV_SQRT_TWO_PI_F32 = _F32(_SQRT_HALF), _F32(_INV_SQRT_TWO_PI)
+
+
+@helper
+def _normal_cdf_pdf_f32(x):
+    """(Phi(x), phi(x)) for a float32 x, all in float32; see ``_normal_cdf_pdf``."""
+    ax = abs(x)
+    ax = _TAIL_F32 if ax > _TAIL_F32 else ax
+    hi = ax * ax
+    lo = fma(ax, ax, -hi)
+    gauss = fast_exp(-_HALF_F32 * hi) * (_ONE_F32 - _HALF_F32 * lo)
+    t = ax * _SQRT_HALF_F32
+    inv = _ONE_F32 / (t + _K_F32)
+    z = (t - _K_F32) * inv
+    a = _ERFCX_POLY_F32
+    z2 = z * z
+    z4 = z2 * z2
+    z8 = z4 * z4
+    q0 = (a[0] + a[1] * z) + (a[2] + a[3] * z) * z2
+    q1 = (a[4] + a[5] * z) + (a[6] + a[7] * z) * z2
+    q2 = (a[8] + a[9] * z) + a[10] * z2
+    g = (q0 + q1 * z4) + q2 * z8
+    q = _HALF_F32 * gauss * g * inv  # Phi(-|x|)
+    cdf = q if x < 0 else _ONE_F32 - q
+    return cdf, gauss * _INV_SQRT_TWO_PI_F32
+
+
+@row_kernel
+def _gelu_erf_forward_f32(x, out):
+    for i in prange(x.shape[0]):
+        xi = x[i]
+        cdf, _ = _normal_cdf_pdf_f32(xi)
+        out[i] = xi * cdf
+
+
+@row_kernel
+def _gelu_erf_backward_f32(x, grad_out, out):
+    for i in prange(x.shape[0]):
+        xi = x[i]
+        cdf, pdf = _normal_cdf_pdf_f32(xi)
+        out[i] = grad_out[i] * (cdf + xi * pdf)
+
+
 @row_kernel
 def _gelu_erf_forward(x, out):
     for i in prange(x.shape[0]):
@@ -162,6 +219,8 @@ def gelu_forward(x, approximate="none"):
     flat = as_flat(x)
     out = np.empty(flat.shape, dtype=x.dtype)
     kernel = _gelu_tanh_forward if approximate == "tanh" else _gelu_erf_forward
+    if approximate == "none" and x.dtype == np.float32:
+        kernel = _gelu_erf_forward_f32
     launch(kernel, out.size, flat, out)
     return out.reshape(x.shape)
 
@@ -179,5 +238,7 @@ def gelu_backward(x, grad_out, approximate="none"):
     g = as_flat(np.broadcast_to(grad_out, x.shape), dtype=x.dtype)
     out = np.empty(flat.shape, dtype=x.dtype)
     kernel = _gelu_tanh_backward if approximate == "tanh" else _gelu_erf_backward
+    if approximate == "none" and x.dtype == np.float32:
+        kernel = _gelu_erf_backward_f32
     launch(kernel, out.size, flat, g, out)
     return out.reshape(x.shape)

@@ -148,9 +148,7 @@ def layer_norm_backward(grad_out, x, weight, mean, rstd, has_bias=True):
     grad_bias = xp.sum(grad_out, axis=reduce_axes) if has_bias else None
     gh = grad_out * weight if weight is not None else grad_out
     grad_x = rstd * (
-        gh
-        - xp.mean(gh, axis=-1, keepdims=True)
-        - xhat * xp.mean(gh * xhat, axis=-1, keepdims=True)
+        gh - xp.mean(gh, axis=-1, keepdims=True) - xhat * xp.mean(gh * xhat, axis=-1, keepdims=True)
     )
     return grad_x, grad_weight, grad_bias
 
@@ -239,16 +237,29 @@ def dropout_mask(like, p, generator):
     """A scaled keep-mask shaped like ``like``: 0 with probability p, else 1 / (1 - p).
 
     Counter-based, so every backend can compute the same mask: one draw from ``generator`` (a
-    seeded ``numpy.random.Generator``) gives a 63-bit ``seed``; element i (in C order) is
-    dropped when the top 53 bits of SplitMix64's output ``mix(seed + (i + 1) * golden)`` fall
-    below ``p * 2**53``. A fused kernel hashes the same counters in registers and gets the same
-    mask bit for bit. Here the hash runs on the host in NumPy (uint64 arithmetic wraps modulo
-    2**64, which the mix relies on) and the mask moves to ``like``'s device explicitly.
+    seeded ``numpy.random.Generator``) gives a 63-bit ``seed`` (``dropout_seed``); element i (in
+    C order) is dropped when the top 53 bits of SplitMix64's output ``mix(seed + (i + 1) *
+    golden)`` fall below ``p * 2**53``. A fused kernel hashes the same counters in registers and
+    gets the same mask bit for bit.
     """
+    return _mask_of_seed(like, p, dropout_seed(generator))
+
+
+def dropout_seed(generator):
+    """The one draw a dropout mask takes from ``generator``: a 63-bit seed as ``numpy.uint64``."""
+    import numpy as np
+
+    return np.uint64(generator.integers(2**63))
+
+
+def _mask_of_seed(like, p, seed):
+    """The mask of ``seed`` (see ``dropout_mask``). The hash runs on the host in NumPy (uint64
+    arithmetic wraps modulo 2**64, which the mix relies on) and the mask moves to ``like``'s
+    device explicitly."""
     import numpy as np  # the hash is host arithmetic, whatever module ``like`` belongs to
 
     xp = get_xp(like)
-    seed = np.uint64(generator.integers(2**63))
+    seed = np.uint64(seed)
     z = np.arange(1, like.size + 1, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15) + seed
     z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
     z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
@@ -256,3 +267,13 @@ def dropout_mask(like, p, generator):
     keep = (z >> np.uint64(11)) >= np.uint64(int(p * 2.0**53))  # uniform 53-bit integer >= p 2^53
     mask = keep.reshape(like.shape).astype(like.dtype) * like.dtype.type(1.0 / (1.0 - p))
     return mask if xp.__name__ == "numpy" else xp.asarray(mask)
+
+
+@register("dropout_apply")
+def dropout_apply(x, p, seed):
+    """``x`` times the mask of ``seed`` (``dropout_mask``'s, for the generator draw ``seed``).
+
+    Dropout's forward applies it to the input and its backward to the gradient: only the seed is
+    kept between the two, not a mask as large as the activation.
+    """
+    return x * _mask_of_seed(x, p, seed)

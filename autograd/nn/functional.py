@@ -13,12 +13,12 @@ from autograd.ops import (
     gelu,
     layer_norm,
     log_softmax,
-    matmul,
     relu,
     sigmoid,
     softmax,
     tanh,
 )
+from autograd.ops.linalg import linear as _linear
 from autograd.tensor import Tensor
 
 
@@ -48,8 +48,7 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         )
     if bias is not None and bias.shape != (out_features,):
         raise ValueError(f"linear: bias has shape {bias.shape}, expected ({out_features},)")
-    y = matmul(x, weight.T)  # (..., in) @ (in, out) -> (..., out)
-    return y if bias is None else y + bias
+    return _linear(x, weight, bias)  # (..., in) @ (in, out) + (out,) -> (..., out)
 
 
 __all__ = [

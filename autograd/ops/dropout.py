@@ -5,22 +5,26 @@ from __future__ import annotations
 import numpy as np
 
 from autograd.function import Function
-from autograd.kernels import get_kernel
+from autograd.kernels import dropout_seed, get_kernel
 from autograd.tensor import Tensor
 
 
 class Dropout(Function):
-    """out = x * mask, where the mask holds 0 (dropped) or 1 / (1 - p) (kept)."""
+    """out = x * mask, where the mask holds 0 (dropped) or 1 / (1 - p) (kept).
+
+    The mask is a function of ``seed`` (a counter hash, see ``reference.dropout_mask``), so the
+    backward recomputes it from the seed instead of keeping an array as large as ``x``; the
+    ``dropout_apply`` kernel hashes and multiplies in one pass.
+    """
 
     @staticmethod
-    def forward(ctx, x, mask):
-        ctx.save_for_backward(mask)
-        return x * mask
+    def forward(ctx, x, p, seed):
+        ctx.p, ctx.seed = p, seed
+        return get_kernel("dropout_apply", x)(x, p, seed)
 
     @staticmethod
     def backward(ctx, grad_out):
-        (mask,) = ctx.saved_arrays
-        return grad_out * mask
+        return get_kernel("dropout_apply", grad_out)(grad_out, ctx.p, ctx.seed)
 
 
 def dropout(x: Tensor, p: float, generator: np.random.Generator, training: bool = True) -> Tensor:
@@ -38,5 +42,4 @@ def dropout(x: Tensor, p: float, generator: np.random.Generator, training: bool 
         return x * 0.0
     if not isinstance(generator, np.random.Generator):
         raise TypeError("dropout needs a numpy.random.Generator (np.random.default_rng(seed))")
-    mask = get_kernel("dropout_mask", x.data)(x.data, p, generator)
-    return Dropout.apply(x, mask=mask)
+    return Dropout.apply(x, p=p, seed=dropout_seed(generator))

@@ -61,6 +61,45 @@ class MatMul(Function):
         return grad_a, grad_b
 
 
+class Linear(Function):
+    r"""y = x W^T + b in one node: dL/dx = G W, dL/dW = G^T x, dL/db = \sum_{rows} G.
+
+    One GEMM on x with its batch axes folded into rows; the bias is added in place to the
+    product (no temporary), and the backward reads W and x where they lie (BLAS takes the
+    transposes as flags). Against ``matmul(x, W.T) + b`` this saves two graph nodes (the
+    transpose and the add), the product's copy in the add, and the engine's un-broadcast of b.
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias):
+        ctx.save_for_backward(x, weight)
+        rows = x.reshape(-1, x.shape[-1])  # (..., in) -> (N, in)
+        out = get_kernel("matmul", x)(rows, weight, transpose_b=True)  # (N, in) @ (in, out)
+        if bias is not None:
+            out += bias
+        return out.reshape(x.shape[:-1] + (weight.shape[0],))  # (N, out) -> (..., out)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        x, weight = ctx.saved_arrays
+        matmul = get_kernel("matmul", grad_out)
+        g = grad_out.reshape(-1, weight.shape[0])  # (..., out) -> (N, out)
+        grad_x = grad_w = grad_b = None
+        if ctx.needs_input_grad[0]:
+            grad_x = matmul(g, weight).reshape(x.shape)  # (N, out) @ (out, in) -> (..., in)
+        if ctx.needs_input_grad[1]:
+            rows = x.reshape(-1, x.shape[-1])  # (..., in) -> (N, in)
+            grad_w = matmul(g, rows, transpose_a=True)  # (out, N) @ (N, in)
+        if ctx.needs_input_grad[2]:
+            grad_b = g.sum(axis=0)  # (N, out) -> (out,)
+        return grad_x, grad_w, grad_b
+
+
+def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """x W^T + b through ``Linear``; shapes are checked by ``autograd.nn.functional.linear``."""
+    return Linear.apply(x, weight, bias)
+
+
 def matmul(a: Tensor, b: Tensor) -> Tensor:
     a = a if isinstance(a, Tensor) else Tensor(a)
     b = b if isinstance(b, Tensor) else Tensor(b)

@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 
 import autograd as ag
 from autograd.kernels import (  # noqa: F401  (the numba_* imports register the Numba twins)
+    dropout_seed,
     get_kernel,
     jit_enabled,
     numba_adamw,
@@ -44,7 +45,7 @@ NUMBA_KERNELS = [
     "softmax_forward", "softmax_backward", "log_softmax_forward", "log_softmax_backward",
     "layer_norm_forward", "layer_norm_backward", "gelu_forward", "gelu_backward",
     "cross_entropy_forward", "cross_entropy_backward", "embedding_backward", "adamw_step",
-    "dropout_mask",
+    "dropout_mask", "dropout_apply",
 ]  # fmt: skip
 
 compiled = pytest.mark.skipif(
@@ -303,6 +304,22 @@ def test_exact_gelu_is_accurate_to_float64_precision_far_into_both_tails():
     assert_close(actual, x * phi, rtol=2e-15)
 
 
+@compiled
+def test_float32_exact_gelu_agrees_with_the_float64_kernel_on_a_dense_grid():
+    # The float32 path runs its own degree-10 polynomial in float32 arithmetic; the float64
+    # path (accurate to 2e-15, test above) is the yardstick. Both tails and zero included.
+    x = np.concatenate([np.linspace(-20, 20, 400_001), [0.0, -0.0, 1e-30, -1e-30]])
+    x32 = x.astype(np.float32)
+    x64 = x32.astype(np.float64)
+    g = np.ones_like(x32)
+    forward = get_kernel("gelu_forward", x32, backend="numba")
+    backward = get_kernel("gelu_backward", x32, backend="numba")
+    # GELU and its derivative are at most |x| and 1.13 in size: a few float32 ulps of 1 suffice.
+    assert_close(forward(x32, "none"), forward(x64, "none"), rtol=4e-7, atol=4e-7)
+    assert_close(backward(x32, g, "none"), backward(x64, g.astype(np.float64), "none"),
+                 rtol=4e-7, atol=4e-7)  # fmt: skip
+
+
 # ---------------------------------------------------------------------------- cross-entropy
 
 
@@ -439,6 +456,27 @@ def test_dropout_mask_equals_reference_bit_for_bit(shape, dtype, seed, p):
     )
     assert actual.dtype == expected.dtype == dtype
     np.testing.assert_array_equal(actual, expected)
+
+
+@compiled
+@given(
+    row_shapes(min_dims=1, max_dims=4, max_last=40),
+    dtypes,
+    layouts,
+    seeds,
+    st.sampled_from([0.0, 0.1, 0.5, 0.9]),
+)
+def test_dropout_apply_is_the_input_times_the_mask_of_its_seed_bit_for_bit(
+    shape, dtype, layout, seed, p
+):
+    rng = np.random.default_rng(seed)
+    x = normal(rng, shape, dtype, layout=layout)
+    mask = get_kernel("dropout_mask", x, backend="reference")(x, p, np.random.default_rng(seed))
+    draw = dropout_seed(np.random.default_rng(seed))  # the same one draw the mask took
+    actual, expected = twins("dropout_apply", x, p, draw)
+    assert actual.dtype == expected.dtype == dtype and actual.shape == shape
+    np.testing.assert_array_equal(actual, expected)
+    np.testing.assert_array_equal(actual, x * mask)
 
 
 def _binomial_bound(n, p, sigmas=5.0):
