@@ -36,6 +36,7 @@ from minibert.finetuning.task import DatasetError, Features, Task
 from minibert.finetuning.trainer import label_names_of
 from minibert.modeling import BertForTokenClassification
 from minibert.modeling.models import IGNORE_INDEX
+from minibert.tokenization.wordpiece import CLEAN_UP, CONTINUATION
 
 DOCSTART = "-DOCSTART-"
 AGGREGATIONS = ("first", "simple")
@@ -348,7 +349,27 @@ class TokenClassificationTask(Task):
 
 
 # ------------------------------------------------------------------------------ the pipeline
-def _group_entities(entities: list[dict], tokenizer) -> list[dict]:
+def tokens_to_string(tokens: Sequence[str]) -> str:
+    """Tokens back to text as transformers 5's ``convert_tokens_to_string`` does for BERT.
+
+    That is the tokenizers library's WordPiece decoder with its clean-up, applied token by
+    token: a ``##`` continuation is glued to the token before, any other token gets a space in
+    front, and a space before ``.``, ``?``, ``!`` or ``,`` is dropped ("zurich!", not
+    "zurich !"). The pipeline's ``word`` fields are built with it, as transformers builds them.
+    """
+    parts = []
+    for i, token in enumerate(tokens):
+        if i and token.startswith(CONTINUATION):
+            token = token[len(CONTINUATION) :]
+        elif i:
+            token = " " + token
+        for old, new in CLEAN_UP:
+            token = token.replace(old, new)
+        parts.append(token)
+    return "".join(parts)
+
+
+def _group_entities(entities: list[dict]) -> list[dict]:
     """transformers' ``group_entities``: runs of one type where no ``B-`` restarts it.
 
     A tag without a ``B-``/``I-`` prefix (``O``) counts as a continuation of its own "type", so
@@ -369,7 +390,7 @@ def _group_entities(entities: list[dict], tokenizer) -> list[dict]:
         {
             "entity_group": prefix_and_type(group[0]["entity"])[1],
             "score": float(np.mean([e["score"] for e in group])),
-            "word": tokenizer.convert_tokens_to_string([e["word"] for e in group]),
+            "word": tokens_to_string([e["word"] for e in group]),
             "start": group[0]["start"],
             "end": group[-1]["end"],
         }
@@ -464,9 +485,9 @@ def tag(model, tokenizer, text: str, aggregation: str = "first") -> list[dict]:
             last = k
             while last + 1 < len(ids) and not first[last + 1]:
                 last += 1
-            word = tokenizer.convert_tokens_to_string([t["word"] for t in tokens[k : last + 1]])
+            word = tokens_to_string([t["word"] for t in tokens[k : last + 1]])
             entities.append(labelled(tokens[k], word, tokens[last]["end"]))
-    return [e for e in _group_entities(entities, tokenizer) if e["entity_group"] != "O"]
+    return [e for e in _group_entities(entities) if e["entity_group"] != "O"]
 
 
 __all__ = [
@@ -475,5 +496,6 @@ __all__ = [
     "first_subtoken_mask",
     "read_conll",
     "tag",
+    "tokens_to_string",
     "word_windows",
 ]

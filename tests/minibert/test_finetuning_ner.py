@@ -22,6 +22,7 @@ from minibert.finetuning.token_classification import (
     TaggedSentence,
     first_subtoken_mask,
     tag,
+    tokens_to_string,
     word_windows,
 )
 from minibert.finetuning.trainer import load_finetuned
@@ -366,6 +367,13 @@ def test_an_unknown_word_shows_its_own_characters(tokenizer):
     model.table[tokenizer.unk_token_id, LABEL2ID["B-LOC"]] = 10.0  # [UNK] -> B-LOC
     (entity,) = tag(model, tokenizer, "flew to Zürich")
     assert entity["word"] == "Zürich" and (entity["start"], entity["end"]) == (8, 14)
+
+
+def test_tokens_to_string_glues_pieces_and_punctuation_as_transformers_5_does():
+    assert tokens_to_string(["zur", "##ich", "!"]) == "zurich!"
+    assert tokens_to_string(["new", "york", ",", "u", ".", "s", "."]) == "new york, u. s."
+    assert tokens_to_string(["[UNK]", "(", "x", ")"]) == "[UNK] ( x )"
+    assert tokens_to_string([]) == ""
 
 
 def test_tag_reads_long_texts_in_windows(tokenizer):
