@@ -14,6 +14,7 @@ import minibert
 from minibert.cli_finetuning import add_commands as add_finetuning_commands
 from minibert.cli_inspect import add_commands as add_inspect_commands
 from minibert.cli_pretraining import add_commands as add_pretraining_commands
+from minibert.cli_seq2seq import add_commands as add_seq2seq_commands
 
 
 def _info(args: argparse.Namespace) -> int:
@@ -61,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_pretraining_commands(commands)
     add_finetuning_commands(commands)
     add_inspect_commands(commands)
+    add_seq2seq_commands(commands)
 
     train = commands.add_parser(
         "train-tokenizer",
