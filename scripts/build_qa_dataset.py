@@ -11,8 +11,8 @@ data is built so that a model has to read, not guess:
   shares no word with the question (the lexical baseline's weak point);
 - paragraphs about four or five people are longer than 128 tokens, so a model reading 128
   tokens at a time sees them in several overlapping windows;
-- names and places are new syllable combinations in the validation split, never seen in
-  training, so the model must copy the span rather than remember it.
+- every validation person (first name and surname together) is one that training never saw,
+  and every fact is drawn at random, so the model must copy the span rather than remember it.
 
 Run ``python scripts/build_qa_dataset.py`` (seeded: the same files every time).
 """
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import sys
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +33,7 @@ OUT = ROOT / "minibert" / "data" / "tasks" / "qa"
 SEED = 7
 SPLITS = {"train": 240, "validation": 60}  # paragraphs
 
-# Names and places are made of these syllables; a held-out split draws new combinations.
+# Names and places are made of these syllables (a seeded sample of the combinations).
 FIRST_SYLLABLES = ["ma", "to", "el", "co", "il", "bra", "pe", "wen", "fen", "li", "sa", "an"]
 FIRST_ENDINGS_SHE = ["ra", "na", "sa", "ette", "lia", "wyn"]
 FIRST_ENDINGS_HE = ["rin", "bin", "dor", "mund", "ric", "val"]
@@ -54,46 +55,45 @@ WORKS = [
 ]  # fmt: skip
 
 
-def held_out(rng: np.random.Generator, items: list[str], fraction: float) -> set[str]:
-    """A seeded subset of ``items`` kept for validation only."""
-    count = max(1, round(len(items) * fraction))
-    return {str(item) for item in rng.choice(items, size=count, replace=False)}
+POOL_SIZES = {"she": 40, "he": 40, "surname": 60, "place": 60}
+
+
+def word_pools(rng: np.random.Generator) -> dict[str, list[str]]:
+    """The invented first names (by pronoun), surnames and places both splits draw from."""
+    combos = {
+        "she": (FIRST_SYLLABLES, FIRST_ENDINGS_SHE),
+        "he": (FIRST_SYLLABLES, FIRST_ENDINGS_HE),
+        "surname": (SURNAME_SYLLABLES, SURNAME_ENDINGS),
+        "place": (PLACE_SYLLABLES, PLACE_ENDINGS),
+    }
+    pools = {}
+    for kind, (heads, tails) in combos.items():
+        words = sorted({(h + t).capitalize() for h in heads for t in tails})
+        pools[kind] = [str(w) for w in rng.choice(words, size=POOL_SIZES[kind], replace=False)]
+    return pools
 
 
 class Names:
-    """Draws names and places; combinations in ``reserved`` belong to the other split."""
+    """Draws people and places. A quarter of the (first name, surname) pairs are reserved for
+    validation, so every validation person is someone training never saw (though each of the
+    two words, alone, is in the training text: the vocabulary is trained on it)."""
 
-    def __init__(self, rng: np.random.Generator, reserved: set[str], validation: bool):
-        self.rng, self.reserved, self.validation = rng, reserved, validation
+    def __init__(self, rng: np.random.Generator, pools: dict[str, list[str]], validation: bool):
+        self.rng, self.pools, self.validation = rng, pools, validation
 
-    def _make(self, parts: list[list[str]]) -> str:
+    def _pick(self, kind: str) -> str:
+        return self.pools[kind][self.rng.integers(len(self.pools[kind]))]
+
+    def person(self, pronoun: str) -> str:
         while True:
-            word = "".join(str(self.rng.choice(p)) for p in parts)
-            # Validation draws only reserved combinations; training never does.
-            if (word in self.reserved) == self.validation:
-                return word.capitalize()
-
-    def first(self, pronoun: str) -> str:
-        endings = FIRST_ENDINGS_SHE if pronoun == "she" else FIRST_ENDINGS_HE
-        return self._make([FIRST_SYLLABLES, endings])
-
-    def surname(self) -> str:
-        return self._make([SURNAME_SYLLABLES, SURNAME_ENDINGS])
+            first, surname = self._pick(pronoun), self._pick("surname")
+            # A fixed quarter of the pairs, by a hash that does not depend on the draw order.
+            reserved = zlib.crc32(f"{first} {surname}".encode()) % 4 == 0
+            if reserved == self.validation:
+                return f"{first} {surname}"
 
     def place(self) -> str:
-        return self._make([PLACE_SYLLABLES, PLACE_ENDINGS])
-
-
-def reserved_combinations(rng: np.random.Generator) -> set[str]:
-    """The name and place combinations that only the validation split uses (a quarter)."""
-    combos = []
-    for heads, tails in [
-        (FIRST_SYLLABLES, FIRST_ENDINGS_SHE + FIRST_ENDINGS_HE),
-        (SURNAME_SYLLABLES, SURNAME_ENDINGS),
-        (PLACE_SYLLABLES, PLACE_ENDINGS),
-    ]:
-        combos.append(held_out(rng, [h + t for h in heads for t in tails], 0.25))
-    return set().union(*combos)
+        return self._pick("place")
 
 
 class Paragraph:
@@ -121,12 +121,12 @@ def person_facts(rng: np.random.Generator, names: Names, used: set[str]) -> dict
     """One invented person: a name unique in its paragraph and one value per fact."""
     pronoun = "she" if rng.random() < 0.5 else "he"
     while True:
-        full = f"{names.first(pronoun)} {names.surname()}"
-        if full.split()[0] not in used and full.split()[1] not in used:
+        full = names.person(pronoun)
+        if not used & set(full.split()):
             used.update(full.split())
             break
     while True:
-        spouse = f"{names.first('he' if pronoun == 'she' else 'she')} {names.surname()}"
+        spouse = names.person("he" if pronoun == "she" else "she")
         if not used & set(spouse.split()):
             used.update(spouse.split())
             break
@@ -197,8 +197,8 @@ def questions(person: dict, spans: dict, rng: np.random.Generator) -> list[tuple
     return pairs
 
 
-def build_split(split: str, paragraphs: int, rng: np.random.Generator, reserved: set[str]):
-    names = Names(rng, reserved, validation=split == "validation")
+def build_split(split: str, paragraphs: int, rng: np.random.Generator, pools: dict):
+    names = Names(rng, pools, validation=split == "validation")
     data, number = [], 0
     for index in range(paragraphs):
         people_count = int(rng.choice([1, 2, 3, 4, 5], p=[0.1, 0.25, 0.3, 0.2, 0.15]))
@@ -257,10 +257,10 @@ def squad_json(dataset: dict) -> str:
 
 def main() -> None:
     rng = np.random.default_rng(SEED)
-    reserved = reserved_combinations(rng)
+    pools = word_pools(rng)
     OUT.mkdir(parents=True, exist_ok=True)
     for split, paragraphs in SPLITS.items():
-        dataset = build_split(split, paragraphs, rng, reserved)
+        dataset = build_split(split, paragraphs, rng, pools)
         atomic_write_text(OUT / f"{split}.json", squad_json(dataset))
         count = sum(len(p["qas"]) for a in dataset["data"] for p in a["paragraphs"])
         print(f"{split}: {len(dataset['data'])} paragraphs, {count} questions", file=sys.stderr)
