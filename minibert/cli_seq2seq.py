@@ -157,7 +157,8 @@ def _train_causal_lm(args: argparse.Namespace) -> int:
     model = MiniGPT(config, seed=args.seed)
     print(f"training a {model.num_parameters():,}-parameter MiniGPT on {len(data)} blocks -> {out}")
     summary = pretrain(model, tokenizer, data, _training_arguments(args), out,
-                       resume=args.resume, progress=not args.quiet)  # fmt: skip
+                       resume=args.resume, progress=not args.quiet,
+                       description="causal LM training")  # fmt: skip
     print(
         f"done in {summary['seconds']:.0f} s, loss {summary['loss']:.3f}; model in {out / 'model'}"
     )

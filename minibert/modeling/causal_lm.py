@@ -12,15 +12,10 @@ transformers' ``BertLMHeadModel`` is the decoder of its BERT2BERT ``EncoderDecod
 
 from __future__ import annotations
 
-import dataclasses
-import os
 from dataclasses import dataclass
-
-import numpy as np
 
 import autograd as ag
 from autograd import Tensor, get_xp, nn
-from minibert import checkpoint
 from minibert.modeling.decoder import DecoderEmbeddings, DecoderLayer, causal_attention_mask
 from minibert.modeling.decoder_config import DecoderConfig
 from minibert.modeling.inputs import additive_attention_mask, as_index_array
@@ -67,34 +62,6 @@ class DecoderPreTrainedModel(BertPreTrainedModel):
     """
 
     config_class: type = DecoderConfig
-
-    def __init__(self, config, seed: int = 0):
-        if not isinstance(config, self.config_class):
-            raise TypeError(
-                f"{type(self).__name__} takes a {self.config_class.__name__}, "
-                f"got {type(config).__name__}"
-            )
-        nn.Module.__init__(self)  # BertPreTrainedModel's own __init__ insists on a BertConfig
-        init_seed, dropout_seed = np.random.SeedSequence(seed).spawn(2)
-        self.config = config
-        self.init_generator = np.random.default_rng(init_seed)
-        self.dropout_generator = np.random.default_rng(dropout_seed)
-
-    @classmethod
-    def from_pretrained(
-        cls, directory: str | os.PathLike, *, strict=True, seed=0, dtype=None, **config_overrides
-    ):
-        """Build the model from a directory written by ``save_pretrained`` (see
-        ``BertPreTrainedModel.from_pretrained`` for the arguments)."""
-        config = cls.config_class.load(directory)
-        if config_overrides:
-            config = dataclasses.replace(config, **config_overrides)
-        model = cls(config, seed=seed)
-        if dtype is not None:
-            model.astype(dtype)
-        state = checkpoint.normalize_keys(checkpoint.load_weights(directory))
-        model.load_checkpoint_state(state, strict=strict, source=str(directory))
-        return model
 
 
 class MiniGPT(DecoderPreTrainedModel):

@@ -29,11 +29,15 @@ class BertPreTrainedModel(nn.Module):
     """
 
     base_model_prefix = "bert"
+    config_class: type = BertConfig  # what ``__init__`` accepts and ``from_pretrained`` reads
 
     def __init__(self, config: BertConfig, seed: int = 0):
         super().__init__()
-        if not isinstance(config, BertConfig):
-            raise TypeError(f"expected a BertConfig, got {type(config).__name__}")
+        if not isinstance(config, self.config_class):
+            raise TypeError(
+                f"{type(self).__name__} takes a {self.config_class.__name__}, "
+                f"got {type(config).__name__}"
+            )
         init_seed, dropout_seed = np.random.SeedSequence(seed).spawn(2)
         self.config = config
         self.init_generator = np.random.default_rng(init_seed)
@@ -93,7 +97,7 @@ class BertPreTrainedModel(nn.Module):
                 after loading, so float64 weights keep their precision.
             config_overrides: config fields to change, e.g. ``num_labels=3``.
         """
-        config = BertConfig.load(directory)
+        config = cls.config_class.load(directory)
         if config_overrides:
             config = dataclasses.replace(config, **config_overrides)
         model = cls(config, seed=seed)

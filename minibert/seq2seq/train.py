@@ -30,8 +30,9 @@ def train_seq2seq(
     (``eval_`` keys) come from decoding ``eval_pairs`` once training has finished.
     """
     summary = pretrain(
-        model, tokenizer, train_data, args, output_dir, resume=resume, progress=progress
-    )
+        model, tokenizer, train_data, args, output_dir, resume=resume, progress=progress,
+        description="seq2seq training",
+    )  # fmt: skip
     if eval_pairs:
         metrics = evaluate_translation(model, tokenizer, eval_pairs, num_beams=num_beams)
         summary.update({f"eval_{k}": v for k, v in metrics.items()})

@@ -84,6 +84,7 @@ def pretrain(
     resume: bool = False,
     progress: bool = True,
     data_parallel=None,
+    description: str = "pretraining",
 ) -> dict:
     """Pretrain ``model`` on ``train_data`` batches; write logs and checkpoints to ``output_dir``.
 
@@ -95,6 +96,9 @@ def pretrain(
     one rank of a data-parallel run: ``train_data`` yields the global batches (every rank reads
     the same ones), each rank computes the gradient of its rows, the ranks sum them, and every
     rank takes the same step; rank 0 alone writes files and shows progress.
+
+    ``description`` names the run on the progress bar and the loss curve (the seq2seq and causal
+    LM trainers reuse this loop).
 
     Returns:
         A summary: steps, seconds, tokens per second, the last training loss and, when
@@ -134,7 +138,7 @@ def pretrain(
         total=args.max_steps,
         initial=step,
         disable=not (progress and writer),
-        desc="pretraining",
+        desc=description,
         unit="step",
     )
     started, tokens_seen, last = time.perf_counter(), 0, {}
@@ -217,7 +221,7 @@ def pretrain(
     bar.close()
     if writer:
         model.save_pretrained(output_dir / "model", tokenizer=tokenizer)
-        plot_loss_curve(log_path, output_dir / "loss_curve.png")
+        plot_loss_curve(log_path, output_dir / "loss_curve.png", title=description)
     return {**last, "seconds": time.perf_counter() - started}
 
 
@@ -272,7 +276,7 @@ def _differences(saved: dict, now: dict) -> str:
     )
 
 
-def plot_loss_curve(log_path: Path, png_path: Path) -> Path | None:
+def plot_loss_curve(log_path: Path, png_path: Path, title: str = "pretraining") -> Path | None:
     """Training and held-out MLM loss against steps, as a PNG (skipped without matplotlib)."""
     try:
         # A bare Figure with the Agg canvas: no pyplot, so the caller's backend (a notebook's
@@ -293,16 +297,15 @@ def plot_loss_curve(log_path: Path, png_path: Path) -> Path | None:
     figure = Figure(figsize=(7, 4))
     FigureCanvasAgg(figure)
     axis = figure.add_subplot()
-    train = [
-        (r["step"], r["mlm_loss"] if r.get("mlm_loss") is not None else r["loss"]) for r in records
-    ]
-    axis.plot(*zip(*train, strict=True), label="training MLM loss", linewidth=1)
+    has_mlm = any(r.get("mlm_loss") is not None for r in records)
+    train = [(r["step"], r["mlm_loss"] if has_mlm else r["loss"]) for r in records]
+    axis.plot(*zip(*train, strict=True), label=f"training {'MLM ' if has_mlm else ''}loss", lw=1)
     held_out = [(r["step"], r["eval_mlm_loss"]) for r in records if "eval_mlm_loss" in r]
     if held_out:
         axis.plot(*zip(*held_out, strict=True), "o-", label="held-out MLM loss")
     axis.set_xlabel("step")
     axis.set_ylabel("cross-entropy (nats)")
-    axis.set_title("minibert pretraining")
+    axis.set_title(f"minibert {title}")
     axis.legend()
     figure.tight_layout()
     from minibert.io import atomic_write
