@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from minibert.config import BertConfig
 from minibert.finetuning import DatasetError, Features, get_task
@@ -247,6 +249,54 @@ def test_offsets_round_trip_on_every_training_example(train_examples, tokenizer)
     assert len(recovered) == len(train_examples)  # every answer is whole in some window
     for k, text in recovered.items():
         assert normalize_answer(text) == normalize_answer(train_examples[k].answers[0]["text"])
+
+
+WORDS = ["mara", "quill", "was", "born", "in", "eastvale", "glassblower", "1894", ".", ","]
+
+
+@given(
+    words=st.lists(st.sampled_from(WORDS), min_size=1, max_size=80),
+    data=st.data(),
+    max_seq_length=st.integers(24, 64),
+    stride=st.integers(0, 12),
+)
+def test_every_window_labels_the_answer_or_cls(tokenizer, words, data, max_seq_length, stride):
+    """For random contexts, windows and answers: a labelled window's span is the answer; an
+    unlabelled one does not hold it whole; and some window labels it when it fits in one."""
+    context = " ".join(words)
+    starts = [0] + [i + 1 for i, ch in enumerate(context) if ch == " "]
+    first = data.draw(st.integers(0, len(words) - 1))
+    last = data.draw(st.integers(first, min(len(words) - 1, first + 3)))
+    start, end = starts[first], starts[last] + len(words[last])
+    gold = context[start:end]
+    example = QAExample(
+        "q", "Where was Mara born?", context, [{"text": gold, "answer_start": start}]
+    )
+    features = QuestionAnsweringTask(doc_stride=stride).encode([example], tokenizer, max_seq_length)
+    labelled = 0
+    for row in range(len(features)):
+        offsets = features.extra["offset_mapping"][row]
+        s, e = features.targets["start_positions"][row], features.targets["end_positions"][row]
+        inside = [o for o in offsets if o is not None]
+        if (s, e) == (0, 0):
+            assert not (inside[0][0] <= start and end <= inside[-1][1])
+        else:
+            labelled += 1
+            assert s <= e and context[offsets[s][0] : offsets[e][1]] == gold
+    # Some window holds the answer whole when the context fits in one window, or when the
+    # answer is no longer than the overlap plus one token (windows step by room - stride).
+    room = max_seq_length - len(tokenizer.tokenize(example.question)) - 3
+    if len(tokenizer.tokenize(context)) <= room or len(tokenizer.tokenize(gold)) <= stride + 1:
+        assert labelled >= 1
+
+
+@given(st.text(max_size=20), st.text(max_size=20))
+def test_squad_scores_are_bounded_and_agree(prediction, truth):
+    em, f1 = exact_match_score(prediction, truth), f1_score(prediction, truth)
+    assert 0.0 <= f1 <= 1.0 and em in (0.0, 1.0)
+    assert f1 == pytest.approx(f1_score(truth, prediction))  # F1 is symmetric
+    if em and normalize_answer(truth):
+        assert f1 == 1.0
 
 
 # ------------------------------------------------------------------------- span selection
