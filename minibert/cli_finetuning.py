@@ -47,8 +47,11 @@ def _tokenizer_and_base(args, task, train):
     from minibert.tokenization import WordPieceTokenizer
 
     if args.model:
-        if args.tokenizer:
-            raise ValueError("--tokenizer goes with --config; a --model brings its own tokenizer")
+        if args.tokenizer or args.config_overrides:
+            raise ValueError(
+                "--tokenizer and --config-overrides go with --config; a --model brings its own "
+                "tokenizer and configuration"
+            )
         return WordPieceTokenizer.from_pretrained(args.model), args.model
     if args.tokenizer:
         tokenizer = WordPieceTokenizer.from_pretrained(args.tokenizer)
@@ -61,7 +64,8 @@ def _tokenizer_and_base(args, task, train):
             iter(texts), vocab_size=args.vocab_size, show_progress=False
         )
     tokenizer.model_max_length = args.max_seq_length
-    return tokenizer, _load_config(args.config, len(tokenizer), args.max_seq_length)
+    config = _load_config(args.config, len(tokenizer), args.max_seq_length)
+    return tokenizer, config.with_overrides(args.config_overrides or "")
 
 
 def _finetune(args: argparse.Namespace) -> int:
@@ -217,6 +221,9 @@ def add_commands(commands) -> None:
     start.add_argument("--model", help="a pretrained checkpoint directory (with its vocab.txt)")
     start.add_argument("--config", help="start from scratch: a preset (tiny, mini, small, base) "
                        "or a config.json")  # fmt: skip
+    finetune.add_argument("--config-overrides", help="with --config: change fields, e.g. "
+                          "'hidden_size=64,num_attention_heads=4,hidden_dropout_prob=0' "
+                          "(as transformers' run_clm.py --config_overrides)")  # fmt: skip
     finetune.add_argument("--tokenizer", help="with --config: a tokenizer directory (default: "
                           "train a WordPiece vocabulary on the training texts)")  # fmt: skip
     finetune.add_argument("--vocab-size", type=int, default=4000,

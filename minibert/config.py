@@ -117,6 +117,42 @@ class BertConfig:
             raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
         return cls(**{**PRESETS[name], **overrides})
 
+    def with_overrides(self, overrides: str) -> BertConfig:
+        """A copy with fields changed by a string such as ``"hidden_size=64,num_hidden_layers=2"``.
+
+        transformers' example scripts take the same ``--config_overrides`` string. Each value is
+        converted to the field's current type (int, float, bool, str); a field that is None
+        (``classifier_dropout``) takes a float.
+        """
+        changes = {}
+        known = {f.name for f in dataclasses.fields(self)} - {"extra", "id2label"}
+        for item in filter(None, (part.strip() for part in overrides.split(","))):
+            name, equals, text = item.partition("=")
+            name, text = name.strip(), text.strip()
+            if not equals or name not in known:
+                raise ValueError(
+                    f"config override {item!r}: expected name=value with a BertConfig field "
+                    f"({', '.join(sorted(known))})"
+                )
+            current = getattr(self, name)
+            try:
+                if isinstance(current, bool):
+                    if text.lower() not in ("true", "false"):
+                        raise ValueError(text)
+                    value = text.lower() == "true"
+                elif isinstance(current, (int, float)) or current is None:
+                    kind = type(current) if current is not None else float
+                    value = kind(text)
+                else:
+                    value = text
+            except ValueError:
+                raise ValueError(
+                    f"config override {item!r}: {text!r} is not a valid "
+                    f"{type(current).__name__ if current is not None else 'float'}"
+                ) from None
+            changes[name] = value
+        return dataclasses.replace(self, **changes)
+
     # ------------------------------------------------------------------------------ JSON
     def to_dict(self) -> dict:
         """The transformers-style dictionary (``model_type`` "bert", unknown fields kept)."""

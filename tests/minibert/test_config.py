@@ -70,3 +70,34 @@ def test_other_architectures_and_broken_files_are_refused(tmp_path):
         BertConfig.load(tmp_path)
     with pytest.raises(FileNotFoundError):
         BertConfig.load(tmp_path / "missing")
+
+
+def test_config_overrides_convert_each_value_to_its_field_type():
+    config = BertConfig.preset("tiny", vocab_size=100).with_overrides(
+        "hidden_size=64, num_attention_heads=4,hidden_dropout_prob=0,classifier_dropout=0.25,"
+        "is_decoder=True,hidden_act=relu"
+    )
+    assert (config.hidden_size, config.num_attention_heads) == (64, 4)
+    assert config.hidden_dropout_prob == 0.0 and isinstance(config.hidden_dropout_prob, float)
+    assert config.classifier_dropout == 0.25 and config.is_decoder is True
+    assert config.hidden_act == "relu" and config.vocab_size == 100
+    assert BertConfig.preset("tiny").with_overrides("") == BertConfig.preset("tiny")
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ("hidden=3", "BertConfig field"),
+        ("hidden_size", "expected name=value"),
+        ("hidden_size=abc", "not a valid int"),
+        ("is_decoder=yes", "not a valid bool"),
+    ],
+)
+def test_bad_config_overrides_name_the_problem(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        BertConfig.preset("tiny").with_overrides(overrides)
+
+
+def test_overrides_are_validated_like_any_config():
+    with pytest.raises(ValueError, match="num_attention_heads"):
+        BertConfig.preset("tiny").with_overrides("hidden_size=30,num_attention_heads=4")
