@@ -1,4 +1,12 @@
-"""Ready-made uses of a trained model, named as transformers' pipelines."""
+"""Ready-made uses of a trained model, named as transformers' pipelines.
+
+``fill_mask`` and ``embed`` live here; the fine-tuned tasks' pipelines live beside their task
+(they share its encoding and decoding) and are re-exported here so that one import gives all:
+
+- ``classify(model, tokenizer, texts, text_pairs=None, top_k=1)``: text classification;
+- ``tag(model, tokenizer, text, aggregation="first")``: named entities with character offsets;
+- ``answer(model, tokenizer, question, context)``: an extractive answer span.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +16,9 @@ from contextlib import contextmanager
 import numpy as np
 
 from autograd import get_xp, no_grad
+from minibert.finetuning.classification import classify
+from minibert.finetuning.question_answering import answer
+from minibert.finetuning.token_classification import tag
 
 
 @no_grad()
@@ -192,3 +203,6 @@ def _unit_rows(array, name: str):
         raise ValueError(f"{name} must be (N, H) or (H,), got shape {tuple(array.shape)}")
     norms = xp.sqrt((array * array).sum(axis=1, keepdims=True))  # (N, 1)
     return array / xp.maximum(norms, 1e-12)
+
+
+__all__ = ["answer", "classify", "embed", "fill_mask", "similarity", "tag"]
