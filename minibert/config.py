@@ -22,6 +22,33 @@ HIDDEN_ACTIVATIONS = {
 POSITION_EMBEDDING_TYPES = ("absolute", "sinusoidal")
 
 
+def check_transformer_sizes(config, positive: tuple[str, ...], dropouts: tuple[str, ...]) -> None:
+    """The checks every transformer config shares (BERT's, the decoder's): positive integer
+    sizes, heads that divide the width, a known activation, dropout probabilities in [0, 1).
+
+    Raises ValueError naming the field (as ``ClassName.field``) and what would fix it.
+    """
+    kind = type(config).__name__
+    for name in positive:
+        value = getattr(config, name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{kind}.{name} must be a positive integer, got {value!r}")
+    if config.hidden_size % config.num_attention_heads:
+        raise ValueError(
+            f"hidden_size {config.hidden_size} is not divisible by num_attention_heads "
+            f"{config.num_attention_heads}; choose sizes so that each head gets an equal share"
+        )
+    if config.hidden_act not in HIDDEN_ACTIVATIONS:
+        raise ValueError(
+            f"hidden_act {config.hidden_act!r} is not supported; use one of "
+            f"{sorted(HIDDEN_ACTIVATIONS)}"
+        )
+    for name in dropouts:
+        value = getattr(config, name)
+        if value is not None and not 0.0 <= value < 1.0:
+            raise ValueError(f"{kind}.{name} must be in [0, 1), got {value}")
+
+
 @dataclass
 class BertConfig:
     """The shape and training-time behaviour of a BERT model.
@@ -81,29 +108,13 @@ class BertConfig:
             "vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
             "intermediate_size", "max_position_embeddings", "type_vocab_size", "num_labels",
         )  # fmt: skip
-        for name in positive:
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"BertConfig.{name} must be a positive integer, got {value!r}")
-        if self.hidden_size % self.num_attention_heads:
-            raise ValueError(
-                f"hidden_size {self.hidden_size} is not divisible by num_attention_heads "
-                f"{self.num_attention_heads}; choose sizes so that each head gets an equal share"
-            )
-        if self.hidden_act not in HIDDEN_ACTIVATIONS:
-            raise ValueError(
-                f"hidden_act {self.hidden_act!r} is not supported; use one of "
-                f"{sorted(HIDDEN_ACTIVATIONS)}"
-            )
+        dropouts = ("hidden_dropout_prob", "attention_probs_dropout_prob", "classifier_dropout")
+        check_transformer_sizes(self, positive, dropouts)
         if self.position_embedding_type not in POSITION_EMBEDDING_TYPES:
             raise ValueError(
                 f"position_embedding_type {self.position_embedding_type!r} is not supported; "
                 f"use one of {POSITION_EMBEDDING_TYPES}"
             )
-        for name in ("hidden_dropout_prob", "attention_probs_dropout_prob", "classifier_dropout"):
-            value = getattr(self, name)
-            if value is not None and not 0.0 <= value < 1.0:
-                raise ValueError(f"BertConfig.{name} must be in [0, 1), got {value}")
         if not 0 <= self.pad_token_id < self.vocab_size:
             raise ValueError(f"pad_token_id {self.pad_token_id} is outside the vocabulary")
         if self.layer_norm_eps <= 0 or self.initializer_range <= 0:

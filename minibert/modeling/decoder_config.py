@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from minibert.config import HIDDEN_ACTIVATIONS, BertConfig
+from minibert.config import BertConfig, check_transformer_sizes
 
 
 class _JsonConfig:
@@ -92,25 +92,9 @@ class DecoderConfig(_JsonConfig):
         """Raise ValueError naming the first inconsistent value and what would fix it."""
         positive = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
                     "intermediate_size", "max_position_embeddings")  # fmt: skip
-        for name in positive:
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"DecoderConfig.{name} must be a positive integer, got {value!r}")
-        if self.hidden_size % self.num_attention_heads:
-            raise ValueError(
-                f"hidden_size {self.hidden_size} is not divisible by num_attention_heads "
-                f"{self.num_attention_heads}; choose sizes so that each head gets an equal share"
-            )
-        if self.hidden_act not in HIDDEN_ACTIVATIONS:
-            raise ValueError(
-                f"hidden_act {self.hidden_act!r} is not supported; use one of "
-                f"{sorted(HIDDEN_ACTIVATIONS)}"
-            )
-        for name in ("hidden_dropout_prob", "attention_probs_dropout_prob"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise ValueError(
-                    f"DecoderConfig.{name} must be in [0, 1), got {getattr(self, name)}"
-                )
+        check_transformer_sizes(
+            self, positive, ("hidden_dropout_prob", "attention_probs_dropout_prob")
+        )
         for name in ("pad_token_id", "bos_token_id", "eos_token_id"):
             if not 0 <= getattr(self, name) < self.vocab_size:
                 raise ValueError(
