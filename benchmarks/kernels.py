@@ -122,8 +122,8 @@ def cross_entropy_case(n_rows, n_classes, dtype=np.float32, torch=None):
         fwd, bwd = _kernels(backend, "cross_entropy_forward", "cross_entropy_backward")
 
         def step(fwd=fwd, bwd=bwd):
-            _, log_probs = fwd(logits, targets, -100, 0.0)
-            bwd(log_probs, targets, grad_losses, -100, 0.0)
+            _, log_normalizer = fwd(logits, targets, -100, 0.0)
+            bwd(logits, log_normalizer, targets, grad_losses, -100, 0.0)
 
         impls[backend] = step
     if torch is not None:
@@ -285,12 +285,12 @@ def compile_probe() -> dict[str, float]:
             probe(f"gelu_forward {approximate} {tag}", "gelu_forward", x, approximate)
             probe(f"gelu_backward {approximate} {tag}", "gelu_backward", x, g, approximate)
         logits = x.reshape(4, -1)
-        _, log_probs = probe(
+        _, log_normalizer = probe(
             f"cross_entropy_forward {tag}", "cross_entropy_forward", logits, targets
         )
         grad_losses = np.ones(4, dtype=dtype)
         label = f"cross_entropy_backward {tag}"
-        probe(label, "cross_entropy_backward", log_probs, targets, grad_losses)
+        probe(label, "cross_entropy_backward", logits, log_normalizer, targets, grad_losses)
         indices = np.array([[1, 2, 1]])
         probe(f"embedding_backward {tag}", "embedding_backward", indices, g[0], 5, None)
         p, m, v = x.copy(), np.zeros_like(x), np.zeros_like(x)

@@ -85,33 +85,44 @@ def log_softmax_backward(out, grad_out):
 def cross_entropy_forward(logits, targets, ignore_index=-100, label_smoothing=0.0):
     """Per-row cross-entropy of (N, C) logits against (N,) integer targets.
 
-    Returns ``(losses, log_probs)``: ``losses`` is (N,), 0 on rows whose target is
-    ``ignore_index``; ``log_probs`` (N, C) is saved for the backward. With label smoothing
-    eps, the target distribution is (1 - eps) * one_hot + eps / C.
+    Returns ``(losses, log_normalizer)``: ``losses`` is (N,), 0 on rows whose target is
+    ``ignore_index``; ``log_normalizer`` (N, 1) is each row's log-sum-exp, all the backward
+    needs besides the logits (log_probs = logits - log_normalizer), so no (N, C) array of
+    log-probabilities is kept. With label smoothing eps, the target distribution is
+    (1 - eps) * one_hot + eps / C.
     """
     xp = get_xp(logits)
-    log_probs = log_softmax_forward(logits)
+    row_max = xp.max(logits, axis=1, keepdims=True)
+    shifted = logits - row_max
+    log_total = xp.log(xp.sum(xp.exp(shifted), axis=1, keepdims=True))
+    log_probs = shifted - log_total
     valid = targets != ignore_index
     safe_targets = xp.where(valid, targets, 0)
     nll = -xp.take_along_axis(log_probs, safe_targets[:, None], axis=1)[:, 0]
     if label_smoothing:
         smooth = -xp.mean(log_probs, axis=1)
         nll = (1.0 - label_smoothing) * nll + label_smoothing * smooth
-    return xp.where(valid, nll, 0).astype(logits.dtype, copy=False), log_probs
+    losses = xp.where(valid, nll, 0).astype(logits.dtype, copy=False)
+    return losses, row_max + log_total
 
 
 @register("cross_entropy_backward")
-def cross_entropy_backward(log_probs, targets, grad_losses, ignore_index=-100, label_smoothing=0.0):
-    """Gradient w.r.t. the logits: (softmax - target distribution) * grad_loss, per row."""
-    xp = get_xp(log_probs)
-    n_rows, n_classes = log_probs.shape
+def cross_entropy_backward(
+    logits, log_normalizer, targets, grad_losses, ignore_index=-100, label_smoothing=0.0
+):
+    """Gradient w.r.t. the logits: (softmax - target distribution) * grad_loss, per row.
+
+    softmax = exp(logits - log_normalizer), from the forward's (N, 1) log-sum-exp.
+    """
+    xp = get_xp(logits)
+    n_rows, n_classes = logits.shape
     valid = targets != ignore_index
-    grad = xp.exp(log_probs)
+    grad = xp.exp(logits - log_normalizer)
     if label_smoothing:
         grad = grad - label_smoothing / n_classes
     rows = xp.arange(n_rows)
     grad[rows, xp.where(valid, targets, 0)] -= 1.0 - label_smoothing
-    scale = xp.where(valid, grad_losses, 0).astype(log_probs.dtype, copy=False)
+    scale = xp.where(valid, grad_losses, 0).astype(logits.dtype, copy=False)
     return grad * scale[:, None]
 
 

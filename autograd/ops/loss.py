@@ -12,7 +12,8 @@ class CrossEntropy(Function):
     """Mean (or sum, or per-row) negative log-likelihood of integer targets under softmax(logits).
 
     The gradient w.r.t. the logits is softmax(logits) - one_hot(target), scaled per row by the
-    reduction; the kernel computes it from the saved log-probabilities in one pass.
+    reduction; the kernel computes it in one pass from the logits and the per-row log-sum-exp the
+    forward saved (not an (N, C) array of log-probabilities).
     """
 
     @staticmethod
@@ -20,11 +21,11 @@ class CrossEntropy(Function):
         n_classes = logits.shape[-1]
         logits2d = logits.reshape(-1, n_classes)  # (..., C) -> (N, C)
         flat_targets = targets.reshape(-1)  # (...) -> (N,)
-        losses, log_probs = get_kernel("cross_entropy_forward", logits2d)(
+        losses, log_normalizer = get_kernel("cross_entropy_forward", logits2d)(
             logits2d, flat_targets, ignore_index, label_smoothing
         )
         xp = get_xp(logits)
-        ctx.save_for_backward(log_probs, flat_targets)
+        ctx.save_for_backward(logits2d, log_normalizer, flat_targets)
         ctx.logits_shape, ctx.targets_shape = logits.shape, targets.shape
         ctx.ignore_index, ctx.reduction = ignore_index, reduction
         ctx.label_smoothing = label_smoothing
@@ -39,15 +40,15 @@ class CrossEntropy(Function):
 
     @staticmethod
     def backward(ctx, grad_out):
-        log_probs, targets = ctx.saved_arrays
-        xp = get_xp(log_probs)
+        logits, log_normalizer, targets = ctx.saved_arrays
+        xp = get_xp(logits)
         if ctx.reduction == "none":
             grad_losses = grad_out.reshape(-1)  # (...) -> (N,)
         else:
             scale = 1.0 / ctx.n_valid if ctx.reduction == "mean" and ctx.n_valid else 1.0
             grad_losses = xp.broadcast_to(grad_out * grad_out.dtype.type(scale), targets.shape)
-        grad = get_kernel("cross_entropy_backward", log_probs)(
-            log_probs, targets, grad_losses, ctx.ignore_index, ctx.label_smoothing
+        grad = get_kernel("cross_entropy_backward", logits)(
+            logits, log_normalizer, targets, grad_losses, ctx.ignore_index, ctx.label_smoothing
         )
         return grad.reshape(ctx.logits_shape)  # (N, C) -> (..., C)
 
