@@ -43,22 +43,13 @@ import math
 import sys
 
 import numpy as np
+from course import pyplot, save_figure  # tutorials/course.py
 
 import autograd as ag
 from autograd.engine import unbroadcast
 from autograd.function import Function
 
-try:  # pictures are optional: without matplotlib the tutorial still runs, just without them
-    import matplotlib
-
-    if "ipykernel" not in sys.modules:  # run as a script: draw into files, never open a window
-        matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-except ImportError:
-    plt = None
-
-
-from course import save_figure  # noqa: E402  (tutorials/course.py)
+plt = pyplot()  # None without matplotlib: the tutorial still runs, just without pictures
 
 # %% [markdown]
 # ## 1. A derivative is a number you can estimate

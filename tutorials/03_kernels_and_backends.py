@@ -56,12 +56,12 @@
 import math
 import os
 import statistics
-import sys
 import time
 import tracemalloc
 
 import numba
 import numpy as np
+from course import pyplot, save_figure  # tutorials/course.py
 from numba import njit, prange
 
 import autograd as ag
@@ -72,18 +72,7 @@ from autograd.kernels import numba_matmul as matmul_dispatch
 from autograd.strict_array import StrictArray
 from autograd.strict_array import namespace as sx
 
-try:  # pictures are optional: without matplotlib the tutorial still runs, just without them
-    import matplotlib
-
-    if "ipykernel" not in sys.modules:  # run as a script: draw into files, never open a window
-        matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-except ImportError:
-    plt = None
-    print("matplotlib is not installed (pip install -e '.[plot]'): skipping the pictures")
-
-
-from course import save_figure  # noqa: E402  (tutorials/course.py)
+plt = pyplot()  # None without matplotlib: the tutorial still runs, just without pictures
 
 rng = np.random.default_rng(0)
 np.set_printoptions(precision=3, suppress=True)

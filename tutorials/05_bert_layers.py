@@ -45,29 +45,18 @@
 # %%
 import math
 import os
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
+from course import pyplot, save_figure  # tutorials/course.py
 
 import autograd as ag
 from autograd import nn
 from minibert.config import PRESETS, BertConfig
 from minibert.modeling import BertModel, pool, sinusoidal_table
 
-try:  # pictures are optional: without matplotlib the tutorial still runs, just without them
-    import matplotlib
-
-    if "ipykernel" not in sys.modules:  # run as a script: draw into files, never open a window
-        matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-except ImportError:
-    plt = None
-    print("matplotlib is not installed (pip install -e '.[plot]'): skipping the pictures")
-
-
-from course import save_figure  # noqa: E402  (tutorials/course.py)
+plt = pyplot()  # None without matplotlib: the tutorial still runs, just without pictures
 
 rng = np.random.default_rng(0)
 np.set_printoptions(precision=4, suppress=True)

@@ -38,11 +38,12 @@
 
 # %%
 import os
-import sys
 import tempfile
 import unicodedata
 from collections import Counter
 from itertools import pairwise
+
+from course import pyplot, save_figure  # tutorials/course.py
 
 from minibert.tokenization import BasicTokenizer, WordPieceTokenizer, train_wordpiece, wordpiece
 from minibert.tokenization.basic import (
@@ -54,17 +55,7 @@ from minibert.tokenization.basic import (
 )
 from minibert.tokenization.sample_text import python_docs_text
 
-try:  # pictures are optional: without matplotlib the tutorial still runs, just without them
-    import matplotlib
-
-    if "ipykernel" not in sys.modules:  # run as a script: draw into files, never open a window
-        matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-except ImportError:
-    plt = None
-
-
-from course import save_figure  # noqa: E402  (tutorials/course.py)
+plt = pyplot()  # None without matplotlib: the tutorial still runs, just without pictures
 
 # %% [markdown]
 # ## 1. The basic tokenizer, step by step

@@ -46,11 +46,11 @@
 
 # %%
 import math
-import sys
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
+from course import pyplot, save_figure  # tutorials/course.py
 
 from minibert.cli_pretraining import embedded_corpus
 from minibert.config import BertConfig
@@ -68,19 +68,9 @@ from minibert.data.pretraining import (
 from minibert.modeling import BertForPreTraining
 from minibert.tokenization import WordPieceTokenizer
 
-try:  # pictures are optional: without matplotlib the tutorial still runs, just without them
-    import matplotlib
-
-    if "ipykernel" not in sys.modules:  # run as a script: draw into files, never open a window
-        matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+plt = pyplot()  # None without matplotlib: the tutorial still runs, just without pictures
+if plt is not None:
     from matplotlib.colors import ListedColormap
-except ImportError:
-    plt = None
-    print("matplotlib is not installed (pip install -e '.[plot]'): skipping the pictures")
-
-
-from course import save_figure  # noqa: E402  (tutorials/course.py)
 
 try:  # the repository root, for tests/data/tiny_corpus.txt
     REPO = Path(__file__).resolve().parents[1]

@@ -44,7 +44,7 @@
 # your machine too.
 
 # %%
-import os
+from course import pyplot, save_figure, use_one_thread  # tutorials/course.py
 
 # One thread for NumPy's BLAS and for Numba's kernels, set before NumPy loads. A model this
 # small does each operation in microseconds, too little to share between two cores: waking a
@@ -52,12 +52,10 @@ import os
 # and far more while other programs keep the second core busy. We measured a training step
 # 20 to 50 times slower with the default threads on a busy two-core machine. Bigger models gain
 # from the second core; this one does not.
-for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
-    os.environ.setdefault(variable, "1")
+use_one_thread()
 
 import json  # noqa: E402  (the thread settings above must come first)
 import math  # noqa: E402
-import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from collections import Counter  # noqa: E402
@@ -76,18 +74,7 @@ from minibert.tokenization import WordPieceTokenizer  # noqa: E402
 from minibert.training import TrainingArguments, evaluate, pretrain  # noqa: E402
 from minibert.training.evaluation import most_frequent_token  # noqa: E402
 
-try:  # pictures are optional: without matplotlib the tutorial still runs, just without them
-    import matplotlib
-
-    if "ipykernel" not in sys.modules:  # run as a script: draw into files, never open a window
-        matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-except ImportError:
-    plt = None
-    print("matplotlib is not installed (pip install -e '.[plot]'): skipping the pictures")
-
-
-from course import save_figure  # noqa: E402  (tutorials/course.py)
+plt = pyplot()  # None without matplotlib: the tutorial still runs, just without pictures
 
 work_dir = tempfile.TemporaryDirectory()  # checkpoints and logs; removed when we are done
 WORK = Path(work_dir.name)

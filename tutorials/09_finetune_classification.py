@@ -42,17 +42,15 @@
 # your machine too.
 
 # %%
-import os
+from course import pyplot, save_figure, use_one_thread  # tutorials/course.py
 
 # One thread for BLAS and Numba, before NumPy loads: tutorial 08 explains why a model this
 # small trains faster on one thread than on two busy cores.
-for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
-    os.environ.setdefault(variable, "1")
+use_one_thread()
 
 import csv  # noqa: E402  (the thread settings above must come first)
 import math  # noqa: E402
 import re  # noqa: E402
-import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from collections import Counter  # noqa: E402
@@ -74,17 +72,7 @@ from minibert.finetuning.trainer import (  # noqa: E402
 )
 from minibert.tokenization import WordPieceTokenizer  # noqa: E402
 
-try:  # pictures are optional: without matplotlib the tutorial still runs, just without them
-    import matplotlib
-
-    if "ipykernel" not in sys.modules:  # run as a script: draw into files, never open a window
-        matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-except ImportError:
-    plt = None
-    print("matplotlib is not installed (pip install -e '.[plot]'): skipping the pictures")
-
-from course import save_figure  # noqa: E402  (tutorials/course.py)
+plt = pyplot()  # None without matplotlib: the tutorial still runs, just without pictures
 
 work_dir = tempfile.TemporaryDirectory()  # checkpoints and logs; removed when we are done
 WORK = Path(work_dir.name)

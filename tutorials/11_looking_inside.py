@@ -44,14 +44,12 @@
 # your machine too.
 
 # %%
-import os
+from course import pyplot, save_figure, use_one_thread  # tutorials/course.py
 
 # One thread for NumPy's BLAS and Numba: a model this small gains nothing from a second core
 # (tutorial 08 measured why), and must be set before NumPy loads.
-for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
-    os.environ.setdefault(variable, "1")
+use_one_thread()
 
-import sys  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -75,17 +73,7 @@ from minibert.modeling import BertForMaskedLM  # noqa: E402
 from minibert.pipelines import embed, similarity  # noqa: E402
 from minibert.tokenization import WordPieceTokenizer  # noqa: E402
 
-try:  # pictures are optional: without matplotlib the tutorial still runs, just without them
-    import matplotlib
-
-    if "ipykernel" not in sys.modules:  # run as a script: draw into files, never open a window
-        matplotlib.use("Agg")
-    HAVE_MATPLOTLIB = True
-except ImportError:
-    HAVE_MATPLOTLIB = False
-    print("matplotlib is not installed (pip install -e '.[plot]'): skipping the pictures")
-
-from course import save_figure  # noqa: E402  (tutorials/course.py)
+HAVE_MATPLOTLIB = pyplot() is not None  # pictures are optional
 
 SEED = 0
 

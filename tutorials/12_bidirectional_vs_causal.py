@@ -35,14 +35,12 @@
 # (`.venv/bin/python tutorials/12_bidirectional_vs_causal.py`).
 
 # %%
-import os
+from course import pyplot, save_figure, use_one_thread  # tutorials/course.py
 
 # One thread: a model this small gains nothing from a second core (see tutorial 08).
-for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
-    os.environ.setdefault(variable, "1")
+use_one_thread()
 
 import itertools  # noqa: E402
-import sys  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -57,17 +55,7 @@ from minibert.modeling.decoder_config import DecoderConfig  # noqa: E402
 from minibert.modeling.inputs import additive_attention_mask  # noqa: E402
 from minibert.tokenization import WordPieceTokenizer  # noqa: E402
 
-try:  # pictures are optional: without matplotlib the tutorial still runs, just without them
-    import matplotlib
-
-    if "ipykernel" not in sys.modules:  # run as a script: draw into files, never open a window
-        matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-except ImportError:
-    plt = None
-    print("matplotlib is not installed (pip install -e '.[plot]'): skipping the pictures")
-
-from course import save_figure  # noqa: E402  (tutorials/course.py)
+plt = pyplot()  # None without matplotlib: the tutorial still runs, just without pictures
 
 # %% [markdown]
 # ## The corpus

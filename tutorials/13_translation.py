@@ -37,14 +37,12 @@
 # (`.venv/bin/python tutorials/13_translation.py`), most of it the 1,200 training steps.
 
 # %%
-import os
+from course import pyplot, save_figure, use_one_thread  # tutorials/course.py
 
 # One thread: a model this small gains nothing from a second core (see tutorial 08).
-for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
-    os.environ.setdefault(variable, "1")
+use_one_thread()
 
 import json  # noqa: E402
-import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -69,17 +67,7 @@ from minibert.seq2seq import (  # noqa: E402
 from minibert.seq2seq.data import embedded_task  # noqa: E402
 from minibert.training import TrainingArguments  # noqa: E402
 
-try:  # pictures are optional: without matplotlib the tutorial still runs, just without them
-    import matplotlib
-
-    if "ipykernel" not in sys.modules:  # run as a script: draw into files, never open a window
-        matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-except ImportError:
-    plt = None
-    print("matplotlib is not installed (pip install -e '.[plot]'): skipping the pictures")
-
-from course import save_figure  # noqa: E402  (tutorials/course.py)
+plt = pyplot()  # None without matplotlib: the tutorial still runs, just without pictures
 
 work_dir = tempfile.TemporaryDirectory()  # checkpoints and logs; removed when we are done
 

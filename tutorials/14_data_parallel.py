@@ -40,11 +40,10 @@
 # (`.venv/bin/python tutorials/14_data_parallel.py`), most of it the two small training runs.
 
 # %%
-import os
+from course import pyplot, save_figure, use_one_thread  # tutorials/course.py
 
 # One BLAS/Numba thread per process: two ranks on two cores (see tutorial 08 for why).
-for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
-    os.environ.setdefault(variable, "1")
+use_one_thread()
 
 import shutil  # noqa: E402  (the thread settings above must come first)
 import subprocess  # noqa: E402
@@ -177,10 +176,8 @@ for n_ranks in (2, 4, 8, 64):
     )
 
 # %%
-try:
-    import matplotlib.pyplot as plt
-    from course import save_figure
-
+plt = pyplot()  # None without matplotlib: no picture (the numbers above say the same)
+if plt is not None:
     ranks_axis = np.arange(2, 65)
     fig, ax = plt.subplots(figsize=(6, 3.5))
     for label, nbytes in (("BERT-tiny (6 MB)", tiny_bytes), ("BERT-base (440 MB)", base_bytes)):
@@ -192,8 +189,6 @@ try:
     ax.legend()
     fig.tight_layout()
     save_figure(fig, "14_allreduce_cost.png")
-except ImportError:
-    print("matplotlib is not installed: no picture (the numbers above say the same)")
 
 # %% [markdown]
 # Across machines, $\beta$ is the network's (1.25 GB/s for 10 Gbit Ethernet) and $\alpha$
