@@ -108,7 +108,10 @@ def pearson(x: Sequence[float], y: Sequence[float]) -> float:
     if np.all(x == x[0]) or np.all(y == y[0]):
         return 0.0  # tested on the values: x - mean(x) of a constant can round to 1e-17
     x, y = x - x.mean(), y - y.mean()
-    denominator = np.sqrt(np.dot(x, x) * np.dot(y, y))
+    # Correlation ignores scale: dividing by the largest deviation first keeps the squares away
+    # from underflow (values near 1e-150) and overflow (near 1e+200).
+    x, y = x / np.abs(x).max(), y / np.abs(y).max()
+    denominator = np.sqrt(np.dot(x, x)) * np.sqrt(np.dot(y, y))
     return float(np.clip(np.dot(x, y) / denominator, -1.0, 1.0))
 
 
