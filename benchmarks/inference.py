@@ -3,7 +3,8 @@ r"""The ``inference`` section: ``BertModel`` forward against transformers', batc
 Two shapes: the tiny training config (V 8192 H 128 L 2 nh 2 F 512) and MiniLM's (V 30522 H 384
 L 6 nh 12 F 1536). minibert runs under ``autograd.no_grad()``, transformers under
 ``torch.no_grad()``, both in eval mode, each in its own worker process with the same thread count,
-measured in turns (see ``model_workers``). Printed: the median forward time, tokens/s, GFLOP/s
+measured in turns (see ``model_workers``); ``minibert-blas1`` is minibert with OpenBLAS on one
+thread (see ``train_step``). Printed: the median forward time, tokens/s, GFLOP/s
 against the BLAS ceiling of the run, peak memory, and the ratio minibert / torch.
 
 FLOPs counted (matmuls only, forward):
@@ -33,7 +34,7 @@ def forward_flops(config_name: str, impl: str = "") -> float:
 
 
 def run(ctx) -> list[dict]:
-    impls = ["minibert"]
+    impls = ["minibert", "minibert-blas1"]
     if mw.torch_available():
         impls.append("torch")
     else:

@@ -53,9 +53,12 @@ CONFIGS = {
     ),
 }  # fmt: skip
 
-# impl -> (library, MLM head on masked positions only)
+# impl -> (library, MLM head on masked positions only). "minibert-blas1" is minibert with
+# NumPy's OpenBLAS on one thread (Numba's kernels keep every thread): on a shared machine,
+# OpenBLAS's spinning worker threads fight Numba's for the cores, so both policies are shown.
 IMPLS = {
     "minibert": ("minibert", True),
+    "minibert-blas1": ("minibert", True),
     "torch": ("torch", True),  # inference: no MLM head at all
     "torch-all": ("torch", False),
     "torch-masked": ("torch", True),
@@ -253,8 +256,9 @@ def first_step(config_name: str) -> None:
 # ---------------------------------------------------------------------------- parent side
 
 
-def thread_env(threads: int, library: str) -> dict:
-    """The environment of a worker: every thread pool sized ``threads``.
+def thread_env(threads: int, impl: str) -> dict:
+    """The environment of a worker: every thread pool sized ``threads`` (OpenBLAS on one thread
+    for ``minibert-blas1``).
 
     A torch worker gets OpenMP's default wait policy back (torch spins between parallel
     regions, which is faster when it has the cores to itself), not the passive one autograd
@@ -263,7 +267,9 @@ def thread_env(threads: int, library: str) -> dict:
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
         env[var] = str(threads)
-    if library == "torch" and env.get("OMP_WAIT_POLICY") == "PASSIVE":
+    if impl == "minibert-blas1":
+        env["OPENBLAS_NUM_THREADS"] = "1"
+    if IMPLS[impl][0] == "torch" and env.get("OMP_WAIT_POLICY") == "PASSIVE":
         del env["OMP_WAIT_POLICY"]
     return env
 
@@ -278,7 +284,7 @@ class Worker:
         self.process = subprocess.Popen(
             command,
             cwd=REPO_ROOT,
-            env=thread_env(threads, IMPLS[impl][0]),
+            env=thread_env(threads, impl),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,

@@ -6,6 +6,8 @@ count for all (``--threads``, default 2), three models run in their own worker p
 (``model_workers``), measured in turns so machine load hits them alike:
 
 - ``minibert``: ``BertForPreTraining`` with ``masked_only=True`` (MLM logits at labelled positions);
+- ``minibert-blas1``: the same with NumPy's OpenBLAS on one thread and Numba's kernels on all
+  (the threading policy that holds up when other processes share the cores);
 - ``torch-all``: transformers' ``BertForPreTraining`` as shipped (MLM logits at every position);
 - ``torch-masked``: the same model with logits only at the labelled rows (``model.bert``, gather
   the masked rows, ``model.cls.predictions`` on them, the NSP head; the same loss).
@@ -141,7 +143,7 @@ def measure(mode: str, config_names, impls, ctx, flops_of) -> list[dict]:
 
 
 def run(ctx) -> list[dict]:
-    impls = ["minibert"]
+    impls = ["minibert", "minibert-blas1"]
     if mw.torch_available():
         impls += ["torch-all", "torch-masked"]
     else:
