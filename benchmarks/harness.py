@@ -296,8 +296,9 @@ def main(argv: list[str] | None = None) -> int:
         notes.append("torch not importable: no torch rows")
     else:
         notes.append(
-            f"torch shares libgomp with Numba: both ran with OMP_WAIT_POLICY="
-            f"{os.environ.get('OMP_WAIT_POLICY')} (torch alone, spinning, can be faster)"
+            f"in-process torch rows (kernels, matmul) share libgomp with Numba: both ran with "
+            f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')} (torch alone, spinning, can be "
+            "faster); train-step and inference run torch in its own process, default policy"
         )
 
     startup = {}
