@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from autograd import get_xp, nn
+from autograd.nn import functional as F
 from minibert.config import BertConfig
 from minibert.modeling.layer import activation
 
@@ -44,7 +45,8 @@ class BertLMPredictionHead(nn.Module):
 
     def forward(self, hidden_states):
         weight = self.tied_embeddings.weight  # (V, H)
-        return self.transform(hidden_states) @ weight.T + self.bias  # (..., H) -> (..., V)
+        # One fused node: (..., H) @ (H, V) with the bias added in place, no transpose node.
+        return F.linear(self.transform(hidden_states), weight, self.bias)  # (..., H) -> (..., V)
 
 
 class BertPreTrainingHeads(nn.Module):
