@@ -8,6 +8,8 @@ creates or converts a NumPy array (the bug that would only show on a GPU).
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -438,3 +440,26 @@ def test_gradient_clipping_on_device(norm_type):
     for host_param, device_param in zip(on_host, on_device, strict=True):
         assert isinstance(device_param.grad, StrictArray)
         np.testing.assert_allclose(device_param.grad.get(), host_param.grad, rtol=1e-12)
+
+
+def test_malloc_tuning_is_on_under_glibc_and_off_on_request():
+    """``autograd.kernels.allocator`` raises glibc's thresholds at import unless told not to."""
+    import platform
+    import subprocess
+    import sys
+
+    code = "import autograd; from autograd.kernels import allocator; print(allocator.tuned())"
+
+    def tuned_in_child(**env):
+        environ = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+        environ.pop("MINIBERT_MALLOC_TUNING", None)
+        run = subprocess.run(
+            [sys.executable, "-c", code], env={**environ, **env}, capture_output=True, text=True
+        )
+        assert run.returncode == 0, run.stderr
+        return run.stdout.strip()
+
+    glibc = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+    assert tuned_in_child() == str(glibc)
+    assert tuned_in_child(MINIBERT_MALLOC_TUNING="0") == "False"
+    assert tuned_in_child(MALLOC_TRIM_THRESHOLD_="1048576") == "False"  # the user's choice wins
