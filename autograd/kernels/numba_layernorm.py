@@ -15,12 +15,34 @@ import numpy as np
 from numba import prange
 
 from autograd.kernels import reference
-from autograd.kernels.numba_common import as_rows, launch, row_kernel, supported
+from autograd.kernels.numba_common import as_rows, helper, launch, row_kernel, supported
 from autograd.kernels.registry import NUMBA, register
 
 # Partial sums for grad_weight/grad_bias: enough chunks to balance two (or a few more) cores,
 # few enough that the final reduction is negligible. Fixed, so results are reproducible.
 _CHUNKS = 16
+
+
+@helper
+def _normalize_row(s, weight, bias, eps, y):
+    """y = (s - mean) * rstd * weight + bias for one row ``s``; returns (mean, rstd).
+
+    ``y`` may be ``s`` itself: each element is read before it is overwritten.
+    """
+    n = s.shape[0]
+    inv_n = s.dtype.type(1) / s.dtype.type(n)
+    total = s.dtype.type(0)
+    for j in range(n):
+        total += s[j]
+    mu = total * inv_n
+    sq = s.dtype.type(0)
+    for j in range(n):
+        c = s[j] - mu
+        sq += c * c
+    r = s.dtype.type(1) / np.sqrt(sq * inv_n + eps)
+    for j in range(n):
+        y[j] = ((s[j] - mu) * r) * weight[j] + bias[j]
+    return mu, r
 
 
 @row_kernel
@@ -30,22 +52,22 @@ def _forward_rows(x, weight, bias, eps, y, mean, rstd):
     An absent weight comes as ones and an absent bias as zeros: multiplying by 1 and adding 0
     are exact, so one loop serves all four cases with the reference's rounding.
     """
-    n_rows, n = x.shape
-    inv_n = x.dtype.type(1) / x.dtype.type(n)
-    for i in prange(n_rows):
-        total = x.dtype.type(0)
+    for i in prange(x.shape[0]):
+        mean[i], rstd[i] = _normalize_row(x[i], weight, bias, eps, y[i])
+
+
+@row_kernel
+def _add_forward_rows(x, residual, weight, bias, eps, s, y, mean, rstd):
+    """s[i] = x[i] + residual[i], then y[i] = LayerNorm(s[i]) while the row is in L1.
+
+    ``s`` may be ``y`` itself (the sum normalized in place). The normalization is the one
+    ``_forward_rows`` runs, so y is bit for bit the LayerNorm kernel's result on s.
+    """
+    n = x.shape[1]
+    for i in prange(x.shape[0]):
         for j in range(n):
-            total += x[i, j]
-        mu = total * inv_n
-        sq = x.dtype.type(0)
-        for j in range(n):
-            c = x[i, j] - mu
-            sq += c * c
-        r = x.dtype.type(1) / np.sqrt(sq * inv_n + eps)
-        mean[i] = mu
-        rstd[i] = r
-        for j in range(n):
-            y[i, j] = ((x[i, j] - mu) * r) * weight[j] + bias[j]
+            s[i, j] = x[i, j] + residual[i, j]
+        mean[i], rstd[i] = _normalize_row(s[i], weight, bias, eps, y[i])
 
 
 @row_kernel
@@ -106,6 +128,39 @@ def layer_norm_forward(x, weight, bias, eps):
     launch(_forward_rows, y.size, x2, w, b, x.dtype.type(eps), y, mean, rstd)
     stats_shape = x.shape[:-1] + (1,)
     return y.reshape(x.shape), mean.reshape(stats_shape), rstd.reshape(stats_shape)
+
+
+@register("add_layer_norm_forward", NUMBA)
+def add_layer_norm_forward(x, residual, weight, bias, eps, keep_sum=True):
+    """LayerNorm(x + residual) in one pass; returns ``(y, s, mean, rstd)`` as the reference.
+
+    Without ``keep_sum`` the kernel writes the sum into y itself, then normalizes it in place:
+    one array written instead of two.
+    """
+    params = [p for p in (weight, bias) if p is not None]
+    same = all(p.dtype == x.dtype for p in params + [residual])
+    if (
+        not supported(x, residual, *params, min_ndim=1)
+        or not same
+        or residual.shape != x.shape
+        or x.shape[-1] == 0
+    ):
+        return reference.add_layer_norm_forward(x, residual, weight, bias, eps, keep_sum)
+    n = x.shape[-1]
+    x2, r2 = as_rows(x), as_rows(residual)  # (..., N) -> (R, N)
+    y = np.empty(x2.shape, dtype=x.dtype)
+    s = np.empty(x2.shape, dtype=x.dtype) if keep_sum else y  # each row read back before y
+    mean = np.empty(x2.shape[0], dtype=x.dtype)
+    rstd = np.empty(x2.shape[0], dtype=x.dtype)
+    w, b = _param(weight, n, x.dtype, 1), _param(bias, n, x.dtype, 0)
+    launch(_add_forward_rows, y.size, x2, r2, w, b, x.dtype.type(eps), s, y, mean, rstd)
+    stats_shape = x.shape[:-1] + (1,)
+    return (
+        y.reshape(x.shape),
+        s.reshape(x.shape) if keep_sum else None,
+        mean.reshape(stats_shape),
+        rstd.reshape(stats_shape),
+    )
 
 
 @register("layer_norm_backward", NUMBA)

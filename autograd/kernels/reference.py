@@ -145,6 +145,19 @@ def layer_norm_forward(x, weight, bias, eps):
     return y, mean, rstd
 
 
+@register("add_layer_norm_forward")
+def add_layer_norm_forward(x, residual, weight, bias, eps, keep_sum=True):
+    """LayerNorm(x + residual) over the last axis (the post-LN residual block).
+
+    Returns ``(y, s, mean, rstd)``: s = x + residual is what the backward differentiates
+    (``layer_norm_backward`` on s; the gradient of x and of the residual is the same), or None
+    when ``keep_sum`` is False (no backward will run; the fused kernel then writes y only).
+    """
+    s = x + residual
+    y, mean, rstd = layer_norm_forward(s, weight, bias, eps)
+    return y, (s if keep_sum else None), mean, rstd
+
+
 @register("layer_norm_backward")
 def layer_norm_backward(grad_out, x, weight, mean, rstd, has_bias=True):
     """Gradients ``(grad_x, grad_weight, grad_bias)`` of LayerNorm over the last axis.

@@ -7,6 +7,7 @@ weights come from elsewhere.
 from __future__ import annotations
 
 from autograd.ops import (
+    add_layer_norm,
     cross_entropy,
     dropout,
     embedding,
@@ -52,6 +53,6 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
 
 
 __all__ = [
-    "cross_entropy", "dropout", "embedding", "gelu", "layer_norm", "linear", "log_softmax", "relu",
-    "sigmoid", "softmax", "tanh",
+    "add_layer_norm", "cross_entropy", "dropout", "embedding", "gelu", "layer_norm", "linear",
+    "log_softmax", "relu", "sigmoid", "softmax", "tanh",
 ]  # fmt: skip

@@ -22,7 +22,7 @@ from autograd.ops.elementwise import (
 from autograd.ops.embedding import embedding
 from autograd.ops.linalg import matmul
 from autograd.ops.loss import cross_entropy
-from autograd.ops.normalization import layer_norm
+from autograd.ops.normalization import add_layer_norm, layer_norm
 from autograd.ops.reduction import max, mean, sum, var
 from autograd.ops.shape import (
     broadcast_to,
@@ -39,8 +39,9 @@ from autograd.ops.shape import (
 from autograd.ops.softmax import log_softmax, softmax
 
 __all__ = [
-    "add", "broadcast_to", "cast", "concatenate", "cross_entropy", "div", "dropout", "embedding",
-    "exp", "gelu", "getitem", "layer_norm", "log", "log_softmax", "masked_fill", "matmul", "max",
+    "add", "add_layer_norm", "broadcast_to", "cast", "concatenate", "cross_entropy", "div",
+    "dropout", "embedding", "exp", "gelu", "getitem", "layer_norm", "log", "log_softmax",
+    "masked_fill", "matmul", "max",
     "mean", "mul", "neg", "permute", "pow", "relu", "reshape", "sigmoid", "softmax", "sqrt",
     "squeeze", "stack", "sub", "sum", "swapaxes", "tanh", "to_device", "unsqueeze", "var", "where",
 ]  # fmt: skip

@@ -6,6 +6,7 @@ import math
 
 import autograd as ag
 from autograd import nn
+from autograd.nn import functional as F
 from minibert.config import BertConfig
 
 
@@ -66,7 +67,9 @@ class BertSelfOutput(nn.Module):
         self.dropout = nn.Dropout(config.hidden_dropout_prob, generator=dropout_generator)
 
     def forward(self, hidden_states, input_tensor):
-        return self.LayerNorm(self.dropout(self.dense(hidden_states)) + input_tensor)
+        ln = self.LayerNorm  # LayerNorm(x + residual) in one node and one pass (add_layer_norm)
+        projected = self.dropout(self.dense(hidden_states))
+        return F.add_layer_norm(projected, input_tensor, ln.weight, ln.bias, eps=ln.eps)
 
 
 class BertAttention(nn.Module):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from autograd import nn
+from autograd.nn import functional as F
 from minibert.config import BertConfig
 from minibert.modeling.attention import BertAttention
 
@@ -48,7 +49,9 @@ class BertOutput(nn.Module):
         self.dropout = nn.Dropout(config.hidden_dropout_prob, generator=dropout_generator)
 
     def forward(self, hidden_states, input_tensor):
-        return self.LayerNorm(self.dropout(self.dense(hidden_states)) + input_tensor)
+        ln = self.LayerNorm  # LayerNorm(x + residual) in one node and one pass (add_layer_norm)
+        projected = self.dropout(self.dense(hidden_states))
+        return F.add_layer_norm(projected, input_tensor, ln.weight, ln.bias, eps=ln.eps)
 
 
 class BertLayer(nn.Module):

@@ -119,6 +119,10 @@ CASES = {
         [normal(2, 3, 6), normal(6), normal(6)],
     ),
     "layer_norm_plain": (lambda xp, x: ag.layer_norm(x, eps=1e-3), [normal(4, 6)]),
+    "add_layer_norm": (
+        lambda xp, x, r, w, b: ops.add_layer_norm(x, r, w, b),
+        [normal(2, 3, 6), normal(2, 3, 6), normal(6), normal(6)],
+    ),
     "sum": (lambda xp, a: a.sum(axis=(0, 2)) + a.sum(), [normal(2, 3, 4)]),
     "mean": (lambda xp, a: a.mean(axis=1, keepdims=True), [normal(2, 3, 4)]),
     "max": (lambda xp, a: a.max(axis=-1) + a.max(), [np.round(normal(3, 4))]),  # ties
@@ -155,7 +159,8 @@ COVERS = {
     "exp": "exp", "log": "log", "sqrt": "sqrt", "tanh": "tanh", "sigmoid": "sigmoid",
     "relu": "relu", "gelu": "gelu", "cast": "cast", "where": "where", "masked_fill": "masked_fill",
     "embedding": "embedding", "matmul": "matmul", "cross_entropy": "cross_entropy",
-    "layer_norm": "layer_norm", "sum": "sum", "mean": "mean", "max": "max", "var": "var",
+    "layer_norm": "layer_norm", "add_layer_norm": "add_layer_norm", "sum": "sum", "mean": "mean",
+    "max": "max", "var": "var",
     "reshape": "reshape", "permute": "permute", "swapaxes": "swapaxes",
     "squeeze_unsqueeze": "squeeze unsqueeze", "broadcast_to": "broadcast_to",
     "getitem_slices": "getitem", "concatenate": "concatenate", "stack": "stack",

@@ -43,7 +43,8 @@ from tests.helpers import assert_close, check_grad
 
 NUMBA_KERNELS = [
     "softmax_forward", "softmax_backward", "log_softmax_forward", "log_softmax_backward",
-    "layer_norm_forward", "layer_norm_backward", "gelu_forward", "gelu_backward",
+    "layer_norm_forward", "layer_norm_backward", "add_layer_norm_forward", "gelu_forward",
+    "gelu_backward",
     "cross_entropy_forward", "cross_entropy_backward", "embedding_backward", "adamw_step",
     "dropout_mask", "dropout_apply",
 ]  # fmt: skip
@@ -252,6 +253,36 @@ def test_layer_norm_forward_and_backward_match_reference(
         assert (got is None) == (want is None)
         if got is not None:
             assert_twin(got, want, dtype, scale=float(np.abs(terms).sum(axis=lead).max(initial=0)))
+
+
+@compiled
+@given(row_shapes(max_last=200), dtypes, layouts, seeds, st.booleans(), st.booleans())
+def test_add_layer_norm_forward_matches_reference(shape, dtype, layout, seed, has_weight, has_bias):
+    rng = np.random.default_rng(seed)
+    x = normal(rng, shape, dtype, scale=3.0, layout=layout) + dtype(1.5)
+    residual = normal(rng, shape, dtype, layout=layout)
+    weight = normal(rng, shape[-1:], dtype) if has_weight else None
+    bias = normal(rng, shape[-1:], dtype) if has_bias else None
+    (y, s, mean, rstd), (y_ref, s_ref, mean_ref, rstd_ref) = twins(
+        "add_layer_norm_forward", x, residual, weight, bias, 1e-5
+    )
+    np.testing.assert_array_equal(s, s_ref)  # one rounding, in both
+    assert_twin(y, y_ref, dtype)
+    assert_twin(mean, mean_ref, dtype)
+    assert_twin(rstd, rstd_ref, dtype)
+    assert mean.shape == rstd.shape == shape[:-1] + (1,)
+    # The fused kernel computes LayerNorm's arithmetic on s: the same bits as the LayerNorm kernel.
+    y_ln, mean_ln, rstd_ln = get_kernel("layer_norm_forward", s, backend="numba")(
+        s, weight, bias, 1e-5
+    )
+    np.testing.assert_array_equal(y, y_ln)
+    np.testing.assert_array_equal(mean, mean_ln)
+    np.testing.assert_array_equal(rstd, rstd_ln)
+    y_only, no_sum, _, _ = get_kernel("add_layer_norm_forward", x, backend="numba")(
+        x, residual, weight, bias, 1e-5, False
+    )
+    assert no_sum is None
+    np.testing.assert_array_equal(y_only, y)  # the sum written into y, normalized in place
 
 
 @compiled
@@ -533,6 +564,28 @@ def test_softmax_with_scale_and_mask_gradcheck():
 
 def test_log_softmax_gradcheck():
     check_grad(lambda x: ag.log_softmax(x), np.random.default_rng(1).standard_normal((4, 7)))
+
+
+@pytest.mark.parametrize("with_params", [True, False])
+def test_add_layer_norm_gradcheck(with_params):
+    """float64, a random cotangent (check_grad): through x, the residual, weight and bias."""
+    rng = np.random.default_rng(3)
+    x, r = rng.standard_normal((3, 4, 6)), rng.standard_normal((3, 4, 6))
+    w, b = rng.standard_normal(6), rng.standard_normal(6)
+    if with_params:
+        check_grad(lambda x, r, w, b: ag.ops.add_layer_norm(x, r, w, b, eps=1e-5), x, r, w, b)
+    else:
+        check_grad(lambda x, r: ag.ops.add_layer_norm(x, r, eps=1e-5), x, r)
+
+
+def test_add_layer_norm_is_layer_norm_of_the_sum():
+    rng = np.random.default_rng(4)
+    x, r = ag.Tensor(rng.standard_normal((2, 5, 8))), ag.Tensor(rng.standard_normal((2, 5, 8)))
+    w, b = ag.Tensor(rng.standard_normal(8)), ag.Tensor(rng.standard_normal(8))
+    fused = ag.ops.add_layer_norm(x, r, w, b, eps=1e-5)
+    assert_close(fused, ag.layer_norm(x + r, w, b, eps=1e-5).data, rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match="differ"):
+        ag.ops.add_layer_norm(x, ag.Tensor(np.ones((2, 5, 1))), w, b)
 
 
 @pytest.mark.parametrize("with_params", [True, False])

@@ -279,6 +279,17 @@ def layer_norms(draw):
 
 
 @st.composite
+def add_layer_norms(draw):
+    batch = draw(agt.shapes(min_dims=0, max_dims=2))
+    hidden = draw(st.integers(1, 5))
+    x = draw(agt.arrays((*batch, hidden)))
+    residual = draw(agt.arrays((*batch, hidden)))
+    weight = draw(st.one_of(st.none(), agt.arrays((hidden,))))
+    bias = draw(st.one_of(st.none(), agt.arrays((hidden,))))
+    return (x, residual, weight, bias), {"eps": 1e-5}
+
+
+@st.composite
 def embeddings(draw):
     rows, dim = draw(st.integers(1, 6)), draw(st.integers(1, 4))
     weight = draw(agt.arrays((rows, dim)))
@@ -477,6 +488,14 @@ OPS = [
         layer_norms(),
         ag.layer_norm,
         np_layer_norm,
+        float32_atol=2e-4,
+    ),
+    Op(
+        "add_layer_norm",
+        ("add_layer_norm",),
+        add_layer_norms(),
+        autograd.ops.add_layer_norm,
+        lambda x, r, weight, bias, eps: np_layer_norm(x + r, weight, bias, eps),
         float32_atol=2e-4,
     ),
     Op("embedding", ("embedding",), embeddings(), ag_embedding, np_embedding),
