@@ -65,8 +65,8 @@ def _similarity_table(texts: list[str], matrix) -> str:
 
 
 def _embed(args: argparse.Namespace) -> int:
-    from minibert.interpretability.inputs import to_numpy
     from minibert.pipelines import embed, similarity
+    from minibert.scoring import to_host
 
     texts = list(args.texts) + (_read_texts(args.file) if args.file else [])
     if not texts:
@@ -75,7 +75,7 @@ def _embed(args: argparse.Namespace) -> int:
     normalize = not args.no_normalize
     vectors = embed(model, tokenizer, texts, pooling=args.pooling, normalize=normalize,
                     batch_size=args.batch_size, max_length=args.max_length)  # fmt: skip
-    embeddings = to_numpy(vectors)  # (N, H)
+    embeddings = to_host(vectors)  # (N, H)
     state = "normalized" if normalize else "not normalized"
     print(f"{len(texts)} texts -> {embeddings.shape[1]}-dimensional embeddings "
           f"({args.pooling} pooling, {state})")  # fmt: skip

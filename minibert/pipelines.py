@@ -19,6 +19,7 @@ from autograd import get_xp, no_grad
 from minibert.finetuning.classification import classify
 from minibert.finetuning.question_answering import answer
 from minibert.finetuning.token_classification import tag
+from minibert.scoring import softmax
 
 
 @no_grad()
@@ -47,13 +48,10 @@ def fill_mask(model, tokenizer, text: str, top_k: int = 5) -> list[list[dict]]:
     out = model([ids], masked_only=False)
     model.train(was_training)
     logits = getattr(out, "prediction_logits", None)
-    logits = (logits if logits is not None else out.logits).data[0].astype(np.float64)  # (T, V)
+    logits = (logits if logits is not None else out.logits).data[0]  # (T, V)
     special = set(tokenizer.all_special_ids)
     results = []
-    for position in positions:
-        scores = logits[position]
-        probabilities = np.exp(scores - scores.max())
-        probabilities /= probabilities.sum()
+    for position, probabilities in zip(positions, softmax(logits[positions]), strict=True):
         ranked = [int(i) for i in np.argsort(-probabilities) if int(i) not in special][:top_k]
         candidates = []
         for token_id in ranked:

@@ -29,6 +29,7 @@ from autograd import no_grad
 from minibert.finetuning import metrics_classification as metrics
 from minibert.finetuning.task import DatasetError, Features, Task
 from minibert.modeling import BertForSequenceClassification
+from minibert.scoring import softmax, to_host
 
 FORMATS = (".csv", ".tsv", ".jsonl")
 
@@ -229,7 +230,7 @@ class ClassificationTask(Task):
     def predict(self, model, features: Features, examples, batch_size: int) -> list[dict]:
         """Per example ``{"label", "score"}``: the most probable class and its probability."""
         labels = _id2label(model)
-        probabilities = _probabilities(predict_logits(model, features, batch_size))
+        probabilities = softmax(predict_logits(model, features, batch_size))
         best = probabilities.argmax(axis=1)  # (N,)
         return [
             {"label": labels[k], "score": float(probabilities[i, k])} for i, k in enumerate(best)
@@ -308,17 +309,6 @@ def _id2label(model) -> list[str]:
     return [id2label.get(i, f"LABEL_{i}") for i in range(n)]
 
 
-def _probabilities(logits: np.ndarray) -> np.ndarray:
-    """Softmax over the last axis, in float64.
-
-    Shapes:
-        logits (N, L); returns (N, L).
-    """
-    shifted = logits.astype(np.float64) - logits.max(axis=1, keepdims=True)
-    exponentials = np.exp(shifted)
-    return exponentials / exponentials.sum(axis=1, keepdims=True)
-
-
 @no_grad()
 def predict_logits(model, features: Features, batch_size: int) -> np.ndarray:
     """The model's logits for every row of ``features``, in order, as a NumPy array.
@@ -332,7 +322,7 @@ def predict_logits(model, features: Features, batch_size: int) -> np.ndarray:
     for _, batch in features.batches(batch_size):
         batch = {k: v for k, v in batch.items() if k not in features.targets}
         logits = model(**batch).logits.data  # (B, num_labels)
-        outputs.append(np.asarray(logits.get() if hasattr(logits, "get") else logits))
+        outputs.append(to_host(logits))
     model.train(was_training)
     return np.concatenate(outputs, axis=0)  # (N, num_labels)
 
@@ -371,7 +361,7 @@ def classify(model, tokenizer, texts, text_pairs=None, top_k: int = 1) -> list[l
     logits = predict_logits(model, features, batch_size=64)  # (N, num_labels)
     if model.config.num_labels == 1:
         return [[{"score": float(value)}] for value in logits[:, 0]]
-    labels, probabilities = _id2label(model), _probabilities(logits)
+    labels, probabilities = _id2label(model), softmax(logits)
     results = []
     for row in probabilities:
         ranked = np.argsort(-row, kind="stable")[:top_k]

@@ -30,6 +30,7 @@ from minibert.finetuning.metrics_squad import squad_evaluate
 from minibert.finetuning.squad_reader import QAExample, read_squad
 from minibert.finetuning.task import DatasetError, Features, Task
 from minibert.modeling import BertForQuestionAnswering
+from minibert.scoring import softmax
 
 CLS_INDEX = 0  # the label of a window that does not hold the answer
 LEXICAL_FIT_SAMPLE = 300  # training questions that choose the lexical baseline's window
@@ -145,11 +146,6 @@ def encode_windows(
     )
 
 
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    exp = np.exp(logits - logits.max())
-    return exp / exp.sum()
-
-
 def postprocess_qa_predictions(
     examples: Sequence[QAExample],
     features: Features,
@@ -185,8 +181,8 @@ def postprocess_qa_predictions(
             ends = np.asarray(end_logits[row], dtype=np.float64)  # (T,)
             allowed = np.array([o is not None for o in offsets])
             allowed[CLS_INDEX] = True  # the pipeline normalizes over the context and [CLS]
-            p_start = _softmax(np.where(allowed, starts, -np.inf))
-            p_end = _softmax(np.where(allowed, ends, -np.inf))
+            p_start = softmax(np.where(allowed, starts, -np.inf))
+            p_end = softmax(np.where(allowed, ends, -np.inf))
             for s in np.argsort(-starts, kind="stable")[:n_best_size]:
                 for e in np.argsort(-ends, kind="stable")[:n_best_size]:
                     if offsets[s] is None or offsets[e] is None:

@@ -36,6 +36,7 @@ from minibert.finetuning.task import DatasetError, Features, Task
 from minibert.finetuning.trainer import label_names_of
 from minibert.modeling import BertForTokenClassification
 from minibert.modeling.models import IGNORE_INDEX
+from minibert.scoring import softmax, to_host
 from minibert.tokenization.wordpiece import CLEAN_UP, CONTINUATION
 
 DOCSTART = "-DOCSTART-"
@@ -161,21 +162,6 @@ def first_subtoken_mask(word_ids: Sequence[int | None]) -> list[bool]:
     return [w is not None and (k == 0 or w != word_ids[k - 1]) for k, w in enumerate(word_ids)]
 
 
-def _to_numpy(array) -> np.ndarray:
-    return np.asarray(array.get() if hasattr(array, "get") else array)
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Probabilities over the last axis, in float64 (the pipelines' scores).
-
-    Shapes:
-        logits (..., L); returns (..., L).
-    """
-    shifted = logits.astype(np.float64) - logits.max(axis=-1, keepdims=True)
-    exponentials = np.exp(shifted)
-    return exponentials / exponentials.sum(axis=-1, keepdims=True)
-
-
 class TokenClassificationTask(Task):
     """Named-entity recognition: a BIO tag per word, scored on whole entities.
 
@@ -299,7 +285,7 @@ class TokenClassificationTask(Task):
         model.eval()
         for rows, batch in features.batches(batch_size):
             batch.pop("labels", None)
-            best = _to_numpy(model(**batch).logits.data).argmax(axis=-1)  # (B, T, L) -> (B, T)
+            best = to_host(model(**batch).logits.data).argmax(axis=-1)  # (B, T, L) -> (B, T)
             for b, row in enumerate(rows):
                 word_ids = features.extra["word_ids"][row]
                 sentence = tags[features.example_index[row]]
@@ -447,7 +433,7 @@ def tag(model, tokenizer, text: str, aggregation: str = "first") -> list[dict]:
     )
     scores: list[np.ndarray | None] = [None] * len(ids)  # left None: tokens no window holds
     for window_rows, batch in features.batches(64):
-        probabilities = softmax(_to_numpy(model(**batch).logits.data))  # (B, T, L)
+        probabilities = softmax(model(**batch).logits.data)  # (B, T, L)
         for b, row in enumerate(window_rows):
             start, end = windows[row]
             scores[start:end] = probabilities[b, 1 : 1 + end - start]  # past [CLS]

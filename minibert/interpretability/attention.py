@@ -15,8 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from autograd import no_grad
-from minibert.interpretability.inputs import encode_text, to_numpy
+from minibert.interpretability.inputs import encode_text
 from minibert.pipelines import evaluation_mode
+from minibert.scoring import to_host
 
 # The patterns ``attention_summary`` measures, in the order its table prints them.
 PATTERNS = ("cls", "sep", "self", "previous", "next")
@@ -63,9 +64,9 @@ class AttentionMaps:
             attentions: L tensors or arrays of (B, nh, T, T); attention_mask (B, T);
             returns maps with attentions (L, nh, T, T).
         """
-        arrays = [to_numpy(getattr(a, "data", a))[index] for a in attentions]  # L x (nh, T, T)
+        arrays = [to_host(getattr(a, "data", a))[index] for a in attentions]  # L x (nh, T, T)
         stacked = np.stack(arrays).astype(np.float64)  # (L, nh, T, T)
-        mask = np.asarray(to_numpy(attention_mask))[index].astype(np.int64)  # (T,)
+        mask = np.asarray(to_host(attention_mask))[index].astype(np.int64)  # (T,)
         if len(tokens) != stacked.shape[-1] or mask.shape != (stacked.shape[-1],):
             raise ValueError(
                 f"{len(tokens)} tokens and an attention mask of shape {mask.shape} for "

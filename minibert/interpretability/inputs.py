@@ -31,8 +31,3 @@ def encode_text(model, tokenizer, text: str, text_pair: str | None = None, max_l
     }
     tokens = tokenizer.convert_ids_to_tokens([int(i) for i in encoded["input_ids"][0]])
     return inputs, tokens
-
-
-def to_numpy(array):
-    """A NumPy copy of a NumPy or CuPy array (pictures and text are drawn on the CPU)."""
-    return array.get() if hasattr(array, "get") else array

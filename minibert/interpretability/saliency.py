@@ -38,8 +38,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from autograd import Tensor, enable_grad, get_xp
-from minibert.interpretability.inputs import encode_text, to_numpy
+from minibert.interpretability.inputs import encode_text
 from minibert.pipelines import encoder_of, evaluation_mode
+from minibert.scoring import to_host
 
 
 @dataclass
@@ -162,10 +163,10 @@ def saliency(
     embeds = word_embeddings(model, inputs["input_ids"])  # (1, T, H)
     with evaluation_mode(model), frozen_parameters(model):
         if target is None:
-            target = _top_choice(to_numpy(logits(Tensor(embeds)).data), model, tokenizer)
+            target = _top_choice(to_host(logits(Tensor(embeds)).data), model, tokenizer)
         target, label = _resolve_target(target, model, tokenizer)
         scores, _, value = gradient_x_input(lambda x: logits(x)[target], embeds)
-    return Saliency(tokens, to_numpy(scores)[0].astype(np.float64), target, label, value, position)
+    return Saliency(tokens, to_host(scores)[0].astype(np.float64), target, label, value, position)
 
 
 def _without_ids(inputs: dict) -> dict:
@@ -185,7 +186,7 @@ def _token_logits(position: int):
 
 
 def _mask_position(tokenizer, input_ids, position: int | None) -> int:
-    ids = [int(i) for i in to_numpy(input_ids)[0]]
+    ids = [int(i) for i in to_host(input_ids)[0]]
     if position is None:
         if tokenizer.mask_token_id not in ids:
             raise ValueError(
