@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 
 import autograd as ag
@@ -29,3 +33,17 @@ def grads_of(fn, *arrays, cotangent=None, seed: int = 0):
         cotangent = np.random.default_rng(seed).standard_normal(out.shape)
     out.backward(cotangent)
     return out, [t.grad for t in tensors]
+
+
+# A tiny model trains faster on one BLAS/Numba thread than on two busy cores (see Makefile).
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1"}
+
+
+def run_python_on_one_thread(code: str, *args: str, timeout: float = 300) -> None:
+    """Run ``python -c code args`` in a fresh process pinned to one thread; fail if it fails."""
+    subprocess.run(
+        [sys.executable, "-c", code, *args],
+        env={**os.environ, **ONE_THREAD},
+        check=True,
+        timeout=timeout,
+    )

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -27,6 +24,7 @@ from minibert.finetuning.token_classification import (
 )
 from minibert.finetuning.trainer import load_finetuned
 from minibert.tokenization import WordPieceTokenizer
+from tests.helpers import run_python_on_one_thread
 
 DATA = Path(__file__).resolve().parents[2] / "minibert" / "data" / "tasks" / "ner"
 LABELS = ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]
@@ -439,17 +437,11 @@ args = FinetuningArguments(
 )
 finetune(task, model, tokenizer, train, validation, args, out, progress=False)
 """
-ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1"}
 
 
 def test_end_to_end_beats_the_all_o_and_the_per_word_baselines(tmp_path):
     """The tiny BERT fine-tuned from scratch (vocabulary and all) on the shipped data."""
-    subprocess.run(
-        [sys.executable, "-c", FINETUNE, str(DATA), str(tmp_path)],
-        env={**os.environ, **ONE_THREAD},
-        check=True,
-        timeout=300,
-    )
+    run_python_on_one_thread(FINETUNE, str(DATA), str(tmp_path))
     summary = json.loads((tmp_path / "metrics.json").read_text(encoding="utf-8"))
     baseline, best = summary["baseline"], summary["best_metrics"]
     assert baseline["f1"] == 0.0 and baseline["per_word_f1"] > 0.3

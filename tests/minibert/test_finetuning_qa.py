@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +31,7 @@ from minibert.finetuning.squad_reader import QAExample, read_squad
 from minibert.finetuning.trainer import load_finetuned
 from minibert.modeling import BertForQuestionAnswering
 from minibert.tokenization import WordPieceTokenizer
+from tests.helpers import run_python_on_one_thread
 
 DATA = Path(__file__).resolve().parents[2] / "minibert" / "data" / "tasks" / "qa"
 CONTEXT = "Mara Quill was born in Eastvale in 1894. She trained as a glassblower."
@@ -427,17 +425,11 @@ args = FinetuningArguments(max_steps=steps, eval_every=steps, learning_rate=3e-3
                            patience=0)
 finetune(task, model, tokenizer, train, validation, args, out, progress=False)
 """
-ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1"}
 
 
 def test_fine_tuning_from_scratch_beats_the_empty_and_lexical_baselines(tmp_path):
     """A tiny BERT (vocabulary and all) fine-tuned from random weights on the shipped data."""
-    subprocess.run(
-        [sys.executable, "-c", FINETUNE, str(DATA), str(tmp_path), "600"],
-        env={**os.environ, **ONE_THREAD},
-        check=True,
-        timeout=300,
-    )
+    run_python_on_one_thread(FINETUNE, str(DATA), str(tmp_path), "600")
     summary = json.loads((tmp_path / "metrics.json").read_text(encoding="utf-8"))
     best, baseline = summary["best_metrics"], summary["baseline"]
     assert baseline["exact_match"] == baseline["f1"] == 0.0  # the empty answer
