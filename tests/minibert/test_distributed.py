@@ -38,6 +38,7 @@ from minibert.training.distributed import (
     unflatten,
 )
 from minibert.training.state import latest_checkpoint
+from tests.helpers import ONE_THREAD
 
 TINY = Path(__file__).resolve().parents[1] / "data" / "tiny_corpus.txt"
 MPIEXEC = shutil.which("mpiexec", path=str(Path(sys.executable).parent)) or shutil.which("mpiexec")
@@ -190,8 +191,7 @@ def _mpi_missing() -> str | None:
 needs_mpi = pytest.mark.skipif(_mpi_missing() is not None, reason=str(_mpi_missing()))
 STEPS, ROWS = 6, 4
 # One BLAS/Numba thread per rank: two ranks on two cores, no oversubscription.
-ENV = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1",
-       "OPENBLAS_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1"}  # fmt: skip
+ENV = {**os.environ, "PYTHONUNBUFFERED": "1", **ONE_THREAD}
 
 
 @pytest.fixture(scope="module")
