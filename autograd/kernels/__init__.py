@@ -12,6 +12,7 @@ from autograd.kernels import (  # noqa: F401  (importing a module registers its 
     numba_embedding,
     numba_gelu,
     numba_layernorm,
+    numba_linear,
     numba_matmul,
     numba_softmax,
     reference,

@@ -35,6 +35,12 @@ def _normalize_row(s, weight, bias, eps, y):
     for j in range(n):
         total += s[j]
     mu = total * inv_n
+    # Correct the mean by its own rounding error (as the reference does): a row of equal values
+    # then centres to exact zeros instead of +-1 ulp that rstd = 1 / sqrt(eps) amplifies.
+    error = s.dtype.type(0)
+    for j in range(n):
+        error += s[j] - mu
+    mu += error * inv_n
     sq = s.dtype.type(0)
     for j in range(n):
         c = s[j] - mu

@@ -76,7 +76,7 @@ class Linear(Function):
         rows = x.reshape(-1, x.shape[-1])  # (..., in) -> (N, in)
         out = get_kernel("matmul", x)(rows, weight, transpose_b=True)  # (N, in) @ (in, out)
         if bias is not None:
-            out += bias
+            get_kernel("add_bias_", out)(out, bias)  # in place: no temporary
         return out.reshape(x.shape[:-1] + (weight.shape[0],))  # (N, out) -> (..., out)
 
     @staticmethod
@@ -91,7 +91,7 @@ class Linear(Function):
             rows = x.reshape(-1, x.shape[-1])  # (..., in) -> (N, in)
             grad_w = matmul(g, rows, transpose_a=True)  # (out, N) @ (N, in)
         if ctx.needs_input_grad[2]:
-            grad_b = g.sum(axis=0)  # (N, out) -> (out,)
+            grad_b = get_kernel("bias_grad", g)(g)  # (N, out) -> (out,)
         return grad_x, grad_w, grad_b
 
 

@@ -36,6 +36,7 @@ from autograd.kernels import (  # noqa: F401  (the numba_* imports register the 
     numba_embedding,
     numba_gelu,
     numba_layernorm,
+    numba_linear,
     numba_softmax,
     registry,
 )
@@ -46,7 +47,7 @@ NUMBA_KERNELS = [
     "layer_norm_forward", "layer_norm_backward", "add_layer_norm_forward", "gelu_forward",
     "gelu_backward",
     "cross_entropy_forward", "cross_entropy_backward", "embedding_backward", "adamw_step",
-    "dropout_mask", "dropout_apply",
+    "dropout_mask", "dropout_apply", "add_bias_", "bias_grad",
 ]  # fmt: skip
 
 compiled = pytest.mark.skipif(
@@ -301,6 +302,43 @@ def test_layer_norm_parameter_gradients_do_not_depend_on_the_thread_count():
             numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
     for a, b in zip(*results, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+# ---------------------------------------------------------------------------------- linear
+
+
+@compiled
+@given(row_shapes(), dtypes, layouts, seeds)
+def test_bias_add_and_bias_gradient_match_reference(shape, dtype, layout, seed):
+    rng = np.random.default_rng(seed)
+    product = normal(rng, shape, dtype)  # add_bias_ gets a fresh product: contiguous
+    bias = normal(rng, shape[-1:], dtype, layout=layout)
+    actual, expected = twins("add_bias_", product, bias)
+    np.testing.assert_array_equal(actual, expected)  # one addition per element: exact
+    grad = normal(rng, shape, dtype, layout=layout)
+    actual, expected = twins("bias_grad", grad)
+    assert actual.shape == expected.shape == shape[-1:]
+    scale = float(np.abs(grad).sum(axis=tuple(range(grad.ndim - 1))).max(initial=1.0))
+    assert_twin(actual, expected, dtype, scale=scale)
+
+
+@compiled
+def test_add_bias_works_in_place_and_the_bias_gradient_ignores_the_thread_count():
+    rng = np.random.default_rng(0)
+    product, bias = rng.standard_normal((300, 70)), rng.standard_normal(70)
+    out = get_kernel("add_bias_", product, backend="numba")(product, bias)
+    assert out is product
+    grad = rng.standard_normal((3, 9_000, 70))  # above launch's one-thread cut-off
+    bias_grad = get_kernel("bias_grad", grad, backend="numba")
+    sums = []
+    for threads in (1, numba.config.NUMBA_NUM_THREADS):
+        numba.set_num_threads(threads)
+        try:
+            sums.append(bias_grad(grad))
+        finally:
+            numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    np.testing.assert_array_equal(sums[0], sums[1])
+    np.testing.assert_allclose(sums[0], grad.sum(axis=(0, 1)), rtol=1e-12)
 
 
 # ------------------------------------------------------------------------------------ GELU
@@ -646,6 +684,8 @@ for dtype in (np.float32, np.float64):
     t.assert_twin(y1, y0, dtype)
     for a, b in zip(*t.twins("layer_norm_backward", g, x, w, m0, r0, True)):
         t.assert_twin(a, b, dtype, scale=10.0)
+    t.assert_twin(*t.twins("add_bias_", x, w), dtype, scale=5.0)
+    t.assert_twin(*t.twins("bias_grad", g), dtype, scale=10.0)
     for approximate in ("none", "tanh"):
         t.assert_twin(*t.twins("gelu_forward", x * 3, approximate), dtype, scale=5.0)
         t.assert_twin(*t.twins("gelu_backward", x * 3, g, approximate), dtype, scale=10.0)
