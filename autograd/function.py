@@ -47,7 +47,14 @@ class Context:
 
 
 class Function:
-    """Base class of every differentiable op; see the module docstring."""
+    """Base class of every differentiable op; see the module docstring.
+
+    ``extra_outputs``: how many arrays ``forward`` returns after the differentiable output (then
+    it returns a tuple). ``apply`` hands them back as constant tensors, through which no gradient
+    flows: attention's probabilities, for looking at them.
+    """
+
+    extra_outputs = 0
 
     @staticmethod
     def forward(ctx: Context, *arrays, **static):
@@ -67,10 +74,16 @@ class Function:
         needs_input_grad = tuple(t is not None and t.requires_grad for t in inputs)
         record = is_grad_enabled() and any(needs_input_grad)
         ctx = Context(cls, inputs if record else (), needs_input_grad)
-        out = Tensor(cls.forward(ctx, *arrays, **static))
+        result = cls.forward(ctx, *arrays, **static)
+        extras = ()
+        if cls.extra_outputs:
+            result, *extras = result
+        out = Tensor(result)
         if record:
             out.requires_grad = True
             out._ctx = ctx
+        if cls.extra_outputs:
+            return (out, *(None if e is None else Tensor(e) for e in extras))
         return out
 
 

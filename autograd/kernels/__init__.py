@@ -7,6 +7,7 @@ implementations register themselves under the same names from their own modules.
 from autograd.kernels import (  # noqa: F401  (importing a module registers its kernels)
     allocator,  # glibc keeps freed array memory for reuse (see allocator.py)
     numba_adamw,
+    numba_attention,
     numba_cross_entropy,
     numba_dropout,
     numba_embedding,

@@ -98,6 +98,30 @@ def threads_for(leading: int, work: int) -> int:
     return max(1, min(blas_threads(), leading, work // MIN_WORK_PER_THREAD))
 
 
+def run_shares(n_items: int, threads: int, share) -> None:
+    """``share(lo, hi)`` on ``threads`` contiguous ranges of ``range(n_items)`` at once, with
+    OpenBLAS on one thread meanwhile; the calling thread takes the first range.
+
+    OpenBLAS's thread count is set back afterwards, even when a share raises (its exception is
+    re-raised here). Shares must write disjoint outputs.
+    """
+    bounds = np.linspace(0, n_items, threads + 1).astype(int)
+    lib = _openblas()
+    previous = lib[1]() if lib is not None else 1
+    if lib is not None:
+        lib[0](1)  # process-wide in OpenBLAS's pthreads build: every share runs on one thread
+    try:
+        futures = [
+            _pool(threads - 1).submit(share, bounds[i], bounds[i + 1]) for i in range(1, threads)
+        ]
+        share(bounds[0], bounds[1])
+        for future in futures:
+            future.result()
+    finally:
+        if lib is not None:
+            lib[0](previous)
+
+
 def split_matmul(a: np.ndarray, b: np.ndarray, threads: int) -> np.ndarray:
     """``numpy.matmul(a, b)`` for stacks (..., M, K) @ (..., K, N), the leading batch axis cut
     into ``threads`` shares that run at once, each with single-threaded BLAS.
@@ -110,20 +134,10 @@ def split_matmul(a: np.ndarray, b: np.ndarray, threads: int) -> np.ndarray:
     b = b.reshape((1,) * (ndim - b.ndim) + b.shape)
     batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
     out = np.empty(batch + (a.shape[-2], b.shape[-1]), dtype=np.result_type(a, b))
-    bounds = np.linspace(0, batch[0], threads + 1).astype(int)
 
-    def share(i: int) -> None:
-        rows = slice(bounds[i], bounds[i + 1])
-        np.matmul(a[rows] if a.shape[0] > 1 else a, b[rows] if b.shape[0] > 1 else b, out=out[rows])
+    def share(lo: int, hi: int) -> None:
+        a_rows = a[lo:hi] if a.shape[0] > 1 else a
+        np.matmul(a_rows, b[lo:hi] if b.shape[0] > 1 else b, out=out[lo:hi])
 
-    set_threads, get_threads = _openblas()
-    previous = get_threads()
-    set_threads(1)  # process-wide in OpenBLAS's pthreads build: every share runs on one thread
-    try:
-        futures = [_pool(threads - 1).submit(share, i) for i in range(1, threads)]
-        share(0)  # the calling thread takes the first share
-        for future in futures:
-            future.result()
-    finally:
-        set_threads(previous)
+    run_shares(batch[0], threads, share)
     return out

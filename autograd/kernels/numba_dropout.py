@@ -13,7 +13,14 @@ import numpy as np
 from numba import prange
 
 from autograd.kernels import reference
-from autograd.kernels.numba_common import as_flat, helper, launch, row_kernel, supported
+from autograd.kernels.numba_common import (
+    as_flat,
+    helper,
+    launch,
+    row_kernel,
+    serial_kernel,
+    supported,
+)
 from autograd.kernels.registry import NUMBA, register
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -23,7 +30,7 @@ _S30, _S27, _S31, _S11 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(
 
 
 @helper
-def _kept(i, seed, threshold):
+def kept(i, seed, threshold):
     """Whether element i survives: the top 53 bits of SplitMix64(seed + (i + 1) golden) are at
     least ``threshold`` (= p 2^53)."""
     z = np.uint64(i + 1) * _GOLDEN + seed
@@ -38,7 +45,7 @@ def _mask(seed, threshold, scale, out):
     """out[i] = scale where element i is kept, else 0."""
     zero = out.dtype.type(0)
     for i in prange(out.shape[0]):
-        out[i] = scale if _kept(i, seed, threshold) else zero
+        out[i] = scale if kept(i, seed, threshold) else zero
 
 
 @row_kernel
@@ -46,7 +53,16 @@ def _apply(x, seed, threshold, scale, out):
     """out[i] = x[i] * (the mask of ``_mask`` at i): the same hash, fused with the product."""
     zero = out.dtype.type(0)
     for i in prange(out.shape[0]):
-        out[i] = x[i] * (scale if _kept(i, seed, threshold) else zero)
+        out[i] = x[i] * (scale if kept(i, seed, threshold) else zero)
+
+
+@serial_kernel
+def apply_serial(x, first, seed, threshold, scale, out):
+    """out[i] = x[i] * (the mask at first + i): ``_apply`` on elements ``first, first + 1, ...``
+    of a larger array, on the calling thread (for callers that run their own threads)."""
+    zero = out.dtype.type(0)
+    for i in range(out.shape[0]):
+        out[i] = x[i] * (scale if kept(first + i, seed, threshold) else zero)
 
 
 @register("dropout_apply", NUMBA)

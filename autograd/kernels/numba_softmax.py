@@ -18,11 +18,48 @@ from autograd.kernels.numba_common import (
     as_rows,
     fast_exp,
     fmaximum,
+    helper,
     launch,
     row_kernel,
+    serial_kernel,
     supported,
 )
 from autograd.kernels.registry import NUMBA, register
+
+
+@helper
+def _softmax_row(x, scale, mask, out):
+    """out = softmax(x * scale + mask) for one row; a row that is all -inf gives zeros.
+
+    ``out`` may be ``x`` itself: each element is read before it is overwritten.
+    """
+    n = x.shape[0]
+    m = x.dtype.type(-np.inf)
+    for j in range(n):
+        z = x[j] * scale + mask[j]
+        out[j] = z
+        m = fmaximum(m, z)
+    if not math.isfinite(m):  # fully masked (or inf/NaN) row: as the reference, shift by 0
+        m = x.dtype.type(0)
+    total = x.dtype.type(0)
+    for j in range(n):
+        e = fast_exp(out[j] - m)
+        out[j] = e
+        total += e
+    inv = x.dtype.type(1) / total if total != 0 else x.dtype.type(1)
+    for j in range(n):
+        out[j] *= inv
+
+
+@helper
+def _softmax_backward_row(y, grad_out, scale, out):
+    """out = scale * y * (g - sum(g * y)) for one row; ``out`` may be ``grad_out`` itself."""
+    n = y.shape[0]
+    dot = y.dtype.type(0)
+    for j in range(n):
+        dot += grad_out[j] * y[j]
+    for j in range(n):
+        out[j] = (y[j] * (grad_out[j] - dot)) * scale
 
 
 @row_kernel
@@ -31,36 +68,29 @@ def _softmax_rows(x, scale, mask, mask_row, out):
 
     Without a mask, ``mask`` is one row of zeros (adding 0 is exact) and every ``mask_row`` 0.
     """
-    n_rows, n = x.shape
-    for i in prange(n_rows):
-        m = x.dtype.type(-np.inf)
-        r = mask_row[i]
-        for j in range(n):
-            z = x[i, j] * scale + mask[r, j]
-            out[i, j] = z
-            m = fmaximum(m, z)
-        if not math.isfinite(m):  # fully masked (or inf/NaN) row: as the reference, shift by 0
-            m = x.dtype.type(0)
-        total = x.dtype.type(0)
-        for j in range(n):
-            e = fast_exp(out[i, j] - m)
-            out[i, j] = e
-            total += e
-        inv = x.dtype.type(1) / total if total != 0 else x.dtype.type(1)
-        for j in range(n):
-            out[i, j] *= inv
+    for i in prange(x.shape[0]):
+        _softmax_row(x[i], scale, mask[mask_row[i]], out[i])
+
+
+@serial_kernel
+def softmax_rows_serial(x, scale, mask, mask_row, out):
+    """``_softmax_rows`` on the calling thread alone (for callers that run their own threads)."""
+    for i in range(x.shape[0]):
+        _softmax_row(x[i], scale, mask[mask_row[i]], out[i])
 
 
 @row_kernel
 def _softmax_backward_rows(y, grad_out, scale, out):
     """out[i] = scale * y[i] * (g[i] - sum(g[i] * y[i]))."""
-    n_rows, n = y.shape
-    for i in prange(n_rows):
-        dot = y.dtype.type(0)
-        for j in range(n):
-            dot += grad_out[i, j] * y[i, j]
-        for j in range(n):
-            out[i, j] = (y[i, j] * (grad_out[i, j] - dot)) * scale
+    for i in prange(y.shape[0]):
+        _softmax_backward_row(y[i], grad_out[i], scale, out[i])
+
+
+@serial_kernel
+def softmax_backward_rows_serial(y, grad_out, scale, out):
+    """``_softmax_backward_rows`` on the calling thread alone."""
+    for i in range(y.shape[0]):
+        _softmax_backward_row(y[i], grad_out[i], scale, out[i])
 
 
 @row_kernel
@@ -96,7 +126,7 @@ def _log_softmax_backward_rows(out, grad_out, grad):
 # ----------------------------------------------------------------------------------- wrappers
 
 
-def _mask_rows(mask, shape):
+def broadcast_mask_rows(mask, shape):
     """A broadcast mask as (unique rows (M, N), row index (R,)) for scores of ``shape`` (..., N).
 
     Attention's (B, 1, 1, T) mask against (B, nh, T, T) scores becomes B rows and a table that
@@ -122,7 +152,7 @@ def softmax_forward(x, scale=1.0, mask=None):
             return reference.softmax_forward(x, scale, mask)
         shape = np.broadcast_shapes(x.shape, mask.shape)
         x = np.broadcast_to(x.astype(dtype, copy=False), shape)
-        mask_rows, mask_row = _mask_rows(mask.astype(dtype, copy=False), shape)
+        mask_rows, mask_row = broadcast_mask_rows(mask.astype(dtype, copy=False), shape)
     x2 = as_rows(x)  # (..., N) -> (R, N)
     if mask is None:
         mask_rows = np.zeros((1, x2.shape[1]), dtype=x.dtype)

@@ -79,6 +79,43 @@ def softmax_backward(y, grad_out, scale=1.0):
     return grad * y.dtype.type(scale) if scale != 1.0 else grad
 
 
+# ------------------------------------------------------------------------------------ attention
+
+
+@register("attention_forward")
+def attention_forward(q, k, v, mask=None, scale=1.0, p=0.0, seed=0, need_probs=True):
+    r"""Scaled dot-product attention: C = dropout(softmax(Q K^T * scale + mask)) V.
+
+    q (..., Tq, hs), k and v (..., Tk, hs); ``mask`` is additive and broadcasts to (..., Tq, Tk);
+    the dropout of the probabilities is ``dropout_apply`` with ``seed`` (none when p is 0).
+    Returns (context (..., Tq, hs), probs (..., Tq, Tk) before dropout, or None when
+    ``need_probs`` is False).
+    """
+    xp = get_xp(q)
+    scores = xp.matmul(q, xp.swapaxes(k, -1, -2))  # (..., Tq, hs) @ (..., hs, Tk)
+    probs = softmax_forward(scores, scale, mask)
+    dropped = dropout_apply(probs, p, seed) if p > 0 else probs
+    return xp.matmul(dropped, v), (probs if need_probs else None)  # (..., Tq, Tk) @ (..., Tk, hs)
+
+
+@register("attention_backward")
+def attention_backward(q, k, v, probs, grad, scale=1.0, p=0.0, seed=0):
+    r"""(dq, dk, dv) of ``attention_forward``, from its ``probs`` and G = dL/dC.
+
+    With Pd = dropout(P): dV = Pd^T G; dP = dropout(G V^T); dS = softmax_backward(P, dP, scale);
+    dQ = dS K; dK = dS^T Q.
+    """
+    xp = get_xp(q)
+    dropped = dropout_apply(probs, p, seed) if p > 0 else probs
+    grad_v = xp.matmul(xp.swapaxes(dropped, -1, -2), grad)  # (..., Tk, Tq) @ (..., Tq, hs)
+    grad_dropped = xp.matmul(grad, xp.swapaxes(v, -1, -2))  # (..., Tq, hs) @ (..., hs, Tk)
+    grad_probs = dropout_apply(grad_dropped, p, seed) if p > 0 else grad_dropped
+    grad_scores = softmax_backward(probs, grad_probs, scale)
+    grad_q = xp.matmul(grad_scores, k)  # (..., Tq, Tk) @ (..., Tk, hs)
+    grad_k = xp.matmul(xp.swapaxes(grad_scores, -1, -2), q)  # (..., Tk, Tq) @ (..., Tq, hs)
+    return grad_q, grad_k, grad_v
+
+
 @register("log_softmax_forward")
 def log_softmax_forward(x):
     """log(softmax(x)) along the last axis, computed as x - logsumexp(x) for stability."""

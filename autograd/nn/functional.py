@@ -15,6 +15,7 @@ from autograd.ops import (
     layer_norm,
     log_softmax,
     relu,
+    scaled_dot_product_attention,
     sigmoid,
     softmax,
     tanh,
@@ -54,5 +55,5 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
 
 __all__ = [
     "add_layer_norm", "cross_entropy", "dropout", "embedding", "gelu", "layer_norm", "linear",
-    "log_softmax", "relu", "sigmoid", "softmax", "tanh",
+    "log_softmax", "relu", "scaled_dot_product_attention", "sigmoid", "softmax", "tanh",
 ]  # fmt: skip

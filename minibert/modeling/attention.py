@@ -4,10 +4,33 @@ from __future__ import annotations
 
 import math
 
-import autograd as ag
 from autograd import nn
 from autograd.nn import functional as F
 from minibert.config import BertConfig
+
+
+def attend(q, k, v, mask, dropout: nn.Dropout, output_attentions: bool):
+    r"""softmax(Q K^T / \sqrt{hs} + M), ``dropout``, then @ V: the core of every attention layer.
+
+    One fused op (``autograd.nn.functional.scaled_dot_product_attention``) with the dropout
+    layer's probability and generator; it returns differentiable probabilities when they are
+    wanted in grad mode. A dropout layer that draws its masks its own way (data parallelism's
+    ``RowShardedDropout``) is applied as a layer between separate ops instead.
+
+    Shapes:
+        q (B, nh, Tq, hs), k and v (B, nh, Tk, hs), mask broadcasting to (B, nh, Tq, Tk);
+        returns the context (B, nh, Tq, hs) and the probabilities (B, nh, Tq, Tk) or None.
+    """
+    scale = 1.0 / math.sqrt(q.shape[-1])
+    dropout_p = dropout.p if dropout.training else 0.0
+    if type(dropout) is not nn.Dropout and dropout_p > 0:
+        probs = F.softmax(q @ k.swapaxes(-1, -2), scale=scale, mask=mask)  # (B, nh, Tq, Tk)
+        return dropout(probs) @ v, (probs if output_attentions else None)
+    generator = dropout.generator if dropout_p > 0 else None
+    attended = F.scaled_dot_product_attention(
+        q, k, v, mask, dropout_p, scale, generator=generator, need_weights=output_attentions
+    )
+    return attended if output_attentions else (attended, None)
 
 
 class BertSelfAttention(nn.Module):
@@ -22,7 +45,9 @@ class BertSelfAttention(nn.Module):
 
     Shapes:
         hidden_states (B, T, H); mask broadcasting to (B, nh, T, T);
-        returns the context (B, T, H) and the attention probabilities (B, nh, T, T).
+        returns the context (B, T, H) and the attention probabilities (B, nh, T, T), or None
+        when ``output_attentions`` is False (then the fused op runs, see
+        ``autograd.nn.functional.scaled_dot_product_attention``).
     """
 
     def __init__(self, config: BertConfig, generator, dropout_generator):
@@ -40,15 +65,12 @@ class BertSelfAttention(nn.Module):
         x = x.reshape(B, T, self.num_heads, self.head_size)  # (B, T, H) -> (B, T, nh, hs)
         return x.permute(0, 2, 1, 3)  # (B, T, nh, hs) -> (B, nh, T, hs)
 
-    def forward(self, hidden_states, mask=None):
+    def forward(self, hidden_states, mask=None, output_attentions=True):
         B, T, H = hidden_states.shape
         q = self.split_heads(self.query(hidden_states))  # (B, nh, T, hs)
         k = self.split_heads(self.key(hidden_states))  # (B, nh, T, hs)
         v = self.split_heads(self.value(hidden_states))  # (B, nh, T, hs)
-        scores = q @ k.swapaxes(-1, -2)  # (B, nh, T, hs) @ (B, nh, hs, T) -> (B, nh, T, T)
-        # Scale and mask are fused into the softmax kernel: one pass over the (T, T) scores.
-        probs = ag.softmax(scores, scale=1.0 / math.sqrt(self.head_size), mask=mask)
-        context = self.dropout(probs) @ v  # (B, nh, T, T) @ (B, nh, T, hs) -> (B, nh, T, hs)
+        context, probs = attend(q, k, v, mask, self.dropout, output_attentions)
         context = context.permute(0, 2, 1, 3)  # (B, nh, T, hs) -> (B, T, nh, hs)
         return context.reshape(B, T, H), probs  # (B, T, nh, hs) -> (B, T, H)
 
@@ -76,7 +98,7 @@ class BertAttention(nn.Module):
     """Self-attention plus its output block (``attention.self`` and ``attention.output``).
 
     Shapes:
-        hidden_states (B, T, H); returns (B, T, H) and probabilities (B, nh, T, T).
+        hidden_states (B, T, H); returns (B, T, H) and probabilities (B, nh, T, T) or None.
     """
 
     def __init__(self, config: BertConfig, generator, dropout_generator):
@@ -84,6 +106,6 @@ class BertAttention(nn.Module):
         self.self = BertSelfAttention(config, generator, dropout_generator)
         self.output = BertSelfOutput(config, generator, dropout_generator)
 
-    def forward(self, hidden_states, mask=None):
-        context, probs = self.self(hidden_states, mask)
+    def forward(self, hidden_states, mask=None, output_attentions=True):
+        context, probs = self.self(hidden_states, mask, output_attentions)
         return self.output(context, hidden_states), probs

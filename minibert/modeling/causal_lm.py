@@ -134,6 +134,7 @@ class MiniGPT(DecoderPreTrainedModel):
                 cross_mask,
                 past_key_values[index] if past_key_values else None,
                 use_cache,
+                output_attentions,
             )
             presents.append(present)
             attentions.append(probs)

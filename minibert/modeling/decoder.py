@@ -13,11 +13,9 @@ Parameter names are transformers' for a BERT layer with ``add_cross_attention``
 
 from __future__ import annotations
 
-import math
-
 import autograd as ag
 from autograd import Tensor, nn
-from minibert.modeling.attention import BertSelfOutput
+from minibert.modeling.attention import BertSelfOutput, attend
 from minibert.modeling.decoder_config import DecoderConfig
 from minibert.modeling.layer import BertIntermediate, BertOutput
 
@@ -65,7 +63,8 @@ class DecoderSelfAttention(nn.Module):
     Shapes:
         hidden_states (B, Tq, H); key_value_states (B, S, He) for cross-attention; mask
         broadcasting to (B, nh, Tq, Tk); past_key_value two (B, nh, Tp, hs) tensors;
-        returns the context (B, Tq, H), the probabilities (B, nh, Tq, Tk) and, with
+        returns the context (B, Tq, H), the probabilities (B, nh, Tq, Tk) (None when
+        ``output_attentions`` is False) and, with
         ``use_cache``, the keys and values to cache (two (B, nh, Tk, hs) tensors), where
         Tk = Tp + Tq for self-attention and S for cross-attention.
     """
@@ -89,7 +88,13 @@ class DecoderSelfAttention(nn.Module):
         return x.permute(0, 2, 1, 3)  # (B, T, nh, hs) -> (B, nh, T, hs)
 
     def forward(
-        self, hidden_states, mask=None, key_value_states=None, past_key_value=None, use_cache=False
+        self,
+        hidden_states,
+        mask=None,
+        key_value_states=None,
+        past_key_value=None,
+        use_cache=False,
+        output_attentions=True,
     ):
         B, T, H = hidden_states.shape
         q = self.split_heads(self.query(hidden_states))  # (B, nh, Tq, hs)
@@ -104,9 +109,7 @@ class DecoderSelfAttention(nn.Module):
             if past_key_value is not None:
                 k = ag.concatenate([past_key_value[0], k], axis=2)  # (B, nh, Tp + Tq, hs)
                 v = ag.concatenate([past_key_value[1], v], axis=2)  # (B, nh, Tp + Tq, hs)
-        scores = q @ k.swapaxes(-1, -2)  # (B, nh, Tq, hs) @ (B, nh, hs, Tk) -> (B, nh, Tq, Tk)
-        probs = ag.softmax(scores, scale=1.0 / math.sqrt(self.head_size), mask=mask)
-        context = self.dropout(probs) @ v  # (B, nh, Tq, Tk) @ (B, nh, Tk, hs) -> (B, nh, Tq, hs)
+        context, probs = attend(q, k, v, mask, self.dropout, output_attentions)
         context = context.permute(0, 2, 1, 3)  # (B, nh, Tq, hs) -> (B, Tq, nh, hs)
         context = context.reshape(B, T, H)  # (B, Tq, nh, hs) -> (B, Tq, H)
         return context, probs, ((k, v) if use_cache else None)
@@ -126,10 +129,16 @@ class DecoderAttention(nn.Module):
         self.output = BertSelfOutput(config, generator, dropout_generator)
 
     def forward(
-        self, hidden_states, mask=None, key_value_states=None, past_key_value=None, use_cache=False
+        self,
+        hidden_states,
+        mask=None,
+        key_value_states=None,
+        past_key_value=None,
+        use_cache=False,
+        output_attentions=True,
     ):
         context, probs, present = self.self(
-            hidden_states, mask, key_value_states, past_key_value, use_cache
+            hidden_states, mask, key_value_states, past_key_value, use_cache, output_attentions
         )
         return self.output(context, hidden_states), probs, present
 
@@ -170,17 +179,22 @@ class DecoderLayer(nn.Module):
         cross_mask=None,
         past_key_value=None,
         use_cache=False,
+        output_attentions=True,
     ):
         past = past_key_value or (None, None, None, None)
         self_past = (past[0], past[1]) if past[0] is not None else None
         hidden, self_probs, present = self.attention(
-            hidden_states, self_mask, past_key_value=self_past, use_cache=use_cache
+            hidden_states,
+            self_mask,
+            past_key_value=self_past,
+            use_cache=use_cache,
+            output_attentions=output_attentions,
         )
         cross_probs = None
         if self.crossattention is not None:
             cross_past = (past[2], past[3]) if past[2] is not None else None
             hidden, cross_probs, cross_present = self.crossattention(
-                hidden, cross_mask, encoder_hidden_states, cross_past, use_cache
+                hidden, cross_mask, encoder_hidden_states, cross_past, use_cache, output_attentions
             )
             if use_cache:
                 present = present + cross_present

@@ -59,7 +59,8 @@ class BertLayer(nn.Module):
 
     Shapes:
         hidden_states (B, T, H), mask broadcasting to (B, nh, T, T);
-        returns (B, T, H) and the attention probabilities (B, nh, T, T).
+        returns (B, T, H) and the attention probabilities (B, nh, T, T), or None when
+        ``output_attentions`` is False.
     """
 
     def __init__(self, config: BertConfig, generator, dropout_generator):
@@ -68,8 +69,8 @@ class BertLayer(nn.Module):
         self.intermediate = BertIntermediate(config, generator)
         self.output = BertOutput(config, generator, dropout_generator)
 
-    def forward(self, hidden_states, mask=None):
-        attended, probs = self.attention(hidden_states, mask)
+    def forward(self, hidden_states, mask=None, output_attentions=True):
+        attended, probs = self.attention(hidden_states, mask, output_attentions)
         return self.output(self.intermediate(attended), attended), probs
 
 
@@ -79,7 +80,8 @@ class BertEncoder(nn.Module):
     Shapes:
         hidden_states (B, T, H); returns the last hidden states (B, T, H), every layer's input
         and output (num_hidden_layers + 1 tensors of (B, T, H)) and every layer's attention
-        probabilities (num_hidden_layers tensors of (B, nh, T, T)).
+        probabilities (num_hidden_layers tensors of (B, nh, T, T), or of None when
+        ``output_attentions`` is False).
     """
 
     def __init__(self, config: BertConfig, generator, dropout_generator):
@@ -88,10 +90,10 @@ class BertEncoder(nn.Module):
             BertLayer(config, generator, dropout_generator) for _ in range(config.num_hidden_layers)
         )
 
-    def forward(self, hidden_states, mask=None):
+    def forward(self, hidden_states, mask=None, output_attentions=True):
         all_hidden_states, all_attentions = [hidden_states], []
         for layer in self.layer:
-            hidden_states, probs = layer(hidden_states, mask)
+            hidden_states, probs = layer(hidden_states, mask, output_attentions)
             all_hidden_states.append(hidden_states)
             all_attentions.append(probs)
         return hidden_states, tuple(all_hidden_states), tuple(all_attentions)

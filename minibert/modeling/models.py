@@ -97,7 +97,7 @@ class BertModel(BertPreTrainedModel):
 
         # (B, T) ids, or the (B, T, H) inputs_embeds -> (B, T, H)
         hidden = self.embeddings(input_ids, token_type_ids, position_ids, inputs_embeds)
-        hidden, all_hidden, all_attentions = self.encoder(hidden, mask)
+        hidden, all_hidden, all_attentions = self.encoder(hidden, mask, output_attentions)
         return BaseModelOutputWithPooling(
             last_hidden_state=hidden,
             pooler_output=self.pooler(hidden) if self.pooler is not None else None,

@@ -69,6 +69,9 @@ TARGETS = np.array([0, 3, 4, 1, 3, 2])
 TARGETS_IGNORED = np.array([0, -100, 4, 1, -100, 2])
 INDICES = np.array([[1, 4, 1], [0, 4, 2]])
 MASK = np.array([[0.0, 0.0, -np.inf, 0.0, -1e9]])
+ATTENTION_MASK = np.array(
+    [[[[0.0, 0.0, 0.0, -np.inf, -1e9, 0.0]]], [[[0.0] * 5 + [-np.inf]]]]
+)  # (2, 1, 1, 6)
 
 # name -> (fn(xp, *tensors), input arrays). ``xp`` moves constants to the inputs' device.
 CASES = {
@@ -150,6 +153,12 @@ CASES = {
     ),
     "log_softmax": (lambda xp, a: ag.log_softmax(a) + ag.log_softmax(a, axis=0), [normal(3, 5)]),
     "dropout": (lambda xp, a: ag.dropout(a, 0.4, np.random.default_rng(7)), [normal(6, 7)]),
+    "attention": (
+        lambda xp, q, k, v: ops.scaled_dot_product_attention(
+            q, k, v, xp.asarray(ATTENTION_MASK), 0.2, generator=np.random.default_rng(3)
+        ),
+        [normal(2, 3, 4, 5), normal(2, 3, 6, 5), normal(2, 3, 6, 5)],
+    ),
     "to_device_noop": (lambda xp, a: ops.to_device(a, a.device) * 2, [normal(3)]),
 }
 
@@ -165,7 +174,7 @@ COVERS = {
     "squeeze_unsqueeze": "squeeze unsqueeze", "broadcast_to": "broadcast_to",
     "getitem_slices": "getitem", "concatenate": "concatenate", "stack": "stack",
     "softmax": "softmax", "log_softmax": "log_softmax", "dropout": "dropout",
-    "to_device_noop": "to_device",
+    "to_device_noop": "to_device", "attention": "scaled_dot_product_attention",
 }  # fmt: skip
 
 

@@ -30,6 +30,7 @@ from autograd.kernels import (  # noqa: F401  (the numba_* imports register the 
     get_kernel,
     jit_enabled,
     numba_adamw,
+    numba_attention,
     numba_common,
     numba_cross_entropy,
     numba_dropout,
@@ -47,7 +48,8 @@ NUMBA_KERNELS = [
     "layer_norm_forward", "layer_norm_backward", "add_layer_norm_forward", "gelu_forward",
     "gelu_backward",
     "cross_entropy_forward", "cross_entropy_backward", "embedding_backward", "adamw_step",
-    "dropout_mask", "dropout_apply", "add_bias_", "bias_grad",
+    "dropout_mask", "dropout_apply", "add_bias_", "bias_grad", "attention_forward",
+    "attention_backward",
 ]  # fmt: skip
 
 compiled = pytest.mark.skipif(
@@ -302,6 +304,85 @@ def test_layer_norm_parameter_gradients_do_not_depend_on_the_thread_count():
             numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
     for a, b in zip(*results, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+# ------------------------------------------------------------------------------- attention
+
+
+@st.composite
+def attention_inputs(draw):
+    """q, k, v as a model makes them (head views of (B, T, nh, hs) projections) or contiguous,
+    an additive mask of one of the shapes models use (or none), a dropout probability."""
+    B, nh = draw(st.integers(1, 4)), draw(st.integers(1, 3))
+    tq, tk, hs = draw(st.integers(1, 9)), draw(st.integers(1, 9)), draw(st.integers(1, 8))
+    dtype = draw(dtypes)
+    rng = np.random.default_rng(draw(seeds))
+    heads = draw(st.booleans())
+
+    def operand(t):
+        if heads:  # (B, T, nh, hs) -> (B, nh, T, hs), a strided view
+            return normal(rng, (B, t, nh, hs), dtype).transpose(0, 2, 1, 3)
+        return normal(rng, (B, nh, t, hs), dtype)
+
+    q, k, v = operand(tq), operand(tk), operand(tk)
+    kind = draw(st.sampled_from(["none", "padding", "causal", "full"]))
+    mask = None
+    if kind == "padding":  # (B, 1, 1, Tk): the last keys of some rows dropped
+        mask = np.zeros((B, 1, 1, tk), dtype=dtype)
+        mask[rng.random(B) < 0.5, ..., tk - 1 :] = -np.inf if draw(st.booleans()) else -1e4
+        mask[..., 0] = 0
+    elif kind == "causal":  # (1, 1, Tq, Tk)
+        mask = np.triu(np.full((tq, tk), -np.inf, dtype=dtype), k=1 + tk - tq)[None, None]
+        mask[..., 0] = 0
+    elif kind == "full":
+        mask = normal(rng, (B, nh, tq, tk), dtype)
+    p = draw(st.sampled_from([0.0, 0.3]))
+    return q, k, v, mask, p, dtype, rng
+
+
+@compiled
+@given(attention_inputs(), seeds, st.booleans())
+def test_attention_forward_and_backward_match_reference(inputs, seed, need_probs):
+    q, k, v, mask, p, dtype, rng = inputs
+    scale = 1.0 / math.sqrt(q.shape[-1])
+    (context, probs), (context_ref, probs_ref) = twins(
+        "attention_forward", q, k, v, mask, scale, p, seed, need_probs
+    )
+    assert context.shape == context_ref.shape == q.shape
+    assert_twin(context, context_ref, dtype, scale=float(np.abs(v).max()) + 1.0)
+    if need_probs:
+        assert_twin(probs, probs_ref, dtype, scale=1.0)
+    else:
+        assert probs is None and probs_ref is None
+    grad = normal(rng, q.shape, dtype)
+    probs_ref = twins("attention_forward", q, k, v, mask, scale, p, seed, True)[1][1]
+    grads = twins("attention_backward", q, k, v, probs_ref, grad, scale, p, seed)
+    size = float(np.abs(q).max() + np.abs(k).max() + np.abs(v).max() + 1.0)
+    for actual, expected in zip(*grads, strict=True):
+        assert_twin(actual, expected, dtype, scale=size * float(np.abs(grad).max() + 1.0) * 4)
+
+
+@compiled
+def test_attention_dropout_uses_the_mask_of_dropout_apply_on_the_probabilities():
+    rng = np.random.default_rng(0)
+    q, k, v = (rng.standard_normal((3, 2, 16, 8)) for _ in range(3))
+    context, probs = get_kernel("attention_forward", q, backend="numba")(
+        q, k, v, None, 0.5, 0.4, 99
+    )
+    dropped = get_kernel("dropout_apply", probs, backend="reference")(probs, 0.4, 99)
+    np.testing.assert_allclose(context, dropped @ v, rtol=1e-12, atol=1e-12)
+    assert not np.allclose(context, probs @ v)  # the dropout did something
+
+
+@compiled
+def test_attention_writes_context_and_gradients_in_the_merged_heads_layout():
+    rng = np.random.default_rng(1)
+    q, k, v = (rng.standard_normal((2, 3, 5, 4)).astype(np.float32) for _ in range(3))
+    context, _ = get_kernel("attention_forward", q, backend="numba")(q, k, v)
+    assert context.transpose(0, 2, 1, 3).flags.c_contiguous  # (B, T, nh, hs): merging is free
+    probs = get_kernel("attention_forward", q, backend="reference")(q, k, v)[1]
+    for g in get_kernel("attention_backward", q, backend="numba")(q, k, v, probs, q):
+        assert g.transpose(0, 2, 1, 3).flags.c_contiguous
 
 
 # ---------------------------------------------------------------------------------- linear
@@ -684,6 +765,11 @@ for dtype in (np.float32, np.float64):
     t.assert_twin(y1, y0, dtype)
     for a, b in zip(*t.twins("layer_norm_backward", g, x, w, m0, r0, True)):
         t.assert_twin(a, b, dtype, scale=10.0)
+    q4 = x.reshape(2, 1, 3, 5)
+    (c1, p1), (c0, p0) = t.twins("attention_forward", q4, q4, q4, None, 0.5, 0.2, 3)
+    t.assert_twin(c1, c0, dtype, scale=5.0)
+    for a, b in zip(*t.twins("attention_backward", q4, q4, q4, p0, q4, 0.5, 0.2, 3)):
+        t.assert_twin(a, b, dtype, scale=20.0)
     t.assert_twin(*t.twins("add_bias_", x, w), dtype, scale=5.0)
     t.assert_twin(*t.twins("bias_grad", g), dtype, scale=10.0)
     for approximate in ("none", "tanh"):

@@ -244,6 +244,25 @@ def softmaxes(draw):
 
 
 @st.composite
+def attentions(draw):
+    """q (..., Tq, hs), k and v (..., Tk, hs) with one or two leading axes, and sometimes an
+    additive mask broadcasting to (..., Tq, Tk) with -inf entries (never a whole row)."""
+    lead = draw(agt.shapes(min_dims=1, max_dims=2, max_side=3))
+    tq, tk, hs = (draw(st.integers(1, 5)) for _ in range(3))
+    q = draw(agt.arrays((*lead, tq, hs)))
+    k = draw(agt.arrays((*lead, tk, hs)))
+    v = draw(agt.arrays((*lead, tk, hs)))
+    mask = None
+    if draw(st.booleans()):
+        mask_shape = _broadcastable_to(draw, (*lead, tq, tk)) or (1,)
+        dropped = draw(hnp.arrays(np.bool_, mask_shape))
+        dropped[..., 0] = False  # every row keeps a key
+        mask = np.where(dropped, -np.inf, draw(agt.arrays(mask_shape)))
+    scale = draw(st.sampled_from([None, 0.5]))
+    return (q, k, v), {"attn_mask": mask, "scale": scale}
+
+
+@st.composite
 def log_softmaxes(draw):
     x = draw(agt.arrays(agt.shapes(max_dims=3)))
     return (x,), {"axis": draw(st.integers(-x.ndim, x.ndim - 1))}
@@ -317,6 +336,19 @@ def np_softmax(x, axis=-1, scale=1.0, mask=None):
     z = x * scale + (0.0 if mask is None else mask)
     e = np.exp(z - np.max(z, axis=axis, keepdims=True))
     return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def np_attention(q, k, v, attn_mask=None, scale=None):
+    scale = 1.0 / np.sqrt(q.shape[-1]) if scale is None else scale
+    probs = np_softmax(q @ np.swapaxes(k, -1, -2), scale=scale, mask=attn_mask)
+    return probs @ v
+
+
+def attention_with_dropout(q, k, v):
+    # A fresh generator with the same seed for every evaluation: the same mask each time.
+    return ag.nn.functional.scaled_dot_product_attention(
+        q, k, v, dropout_p=0.3, generator=np.random.default_rng(7)
+    )
 
 
 def np_log_softmax(x, axis=-1):
@@ -479,6 +511,21 @@ OPS = [
     Op("matmul", ("matmul",), matmuls(), matmul, matmul),
     Op("softmax", ("softmax",), softmaxes(), ag.softmax, np_softmax),
     Op("log_softmax", ("log_softmax",), log_softmaxes(), ag.log_softmax, np_log_softmax),
+    Op(
+        "scaled_dot_product_attention",
+        ("scaled_dot_product_attention",),
+        attentions(),
+        autograd.ops.scaled_dot_product_attention,
+        np_attention,
+    ),
+    # with dropout the forward is random: a fixed seed makes it a function to gradient-check
+    Op(
+        "attention with dropout",
+        ("scaled_dot_product_attention",),
+        st.tuples(st.tuples(*(agt.arrays((2, 3, 4, 5)) for _ in range(3))), st.just({})),
+        attention_with_dropout,
+        None,
+    ),
     Op("cross_entropy", ("cross_entropy",), cross_entropies(), ag.cross_entropy, np_ce),
     # A row of equal values has var 0 and rstd = 1/sqrt(eps) ~ 316, which magnifies float32's
     # rounding of the mean (1e-7) into ~1e-4.
