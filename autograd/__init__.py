@@ -10,16 +10,9 @@ Modules: ``tensor`` (Tensor), ``function`` (Function, Context), ``engine`` (back
 ``gradcheck``, ``testing`` (hypothesis strategies), ``nn``, ``optim``.
 """
 
-import os
-
-# OpenBLAS's idle threads spin for 2**28 cycles after each product by default, holding a core that
-# the next Numba kernel (and the next stack of attention products) needs; 2**4 lets them sleep at
-# once (see autograd/kernels/blas_threads.py for the figures). OpenBLAS reads this when NumPy
-# loads it, so it takes effect only if NumPy was not imported before autograd; a value the user
-# set wins.
-os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
-
-from autograd import kernels  # noqa: E402, F401  (registers the kernels before any op runs)
+# First: settings that must be made before NumPy and Numba load their libraries.
+from autograd import _environment  # noqa: F401, I001  (configures on import)
+from autograd import kernels  # noqa: F401  (registers the kernels before any op runs)
 from autograd.backend import get_xp
 from autograd.engine import enable_grad, is_grad_enabled, no_grad
 from autograd.function import Context, Function

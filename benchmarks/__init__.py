@@ -8,6 +8,6 @@ their NumPy reference twins and PyTorch; ``matmul.py``: matrix products). Result
 
 import os
 
-# As ``autograd/__init__.py`` does, before any worker imports NumPy: OpenBLAS's idle threads
+# As ``autograd/_environment.py`` does, before any worker imports NumPy: OpenBLAS's idle threads
 # sleep at once after a product instead of spinning for ~0.1 s (autograd/kernels/blas_threads.py).
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")

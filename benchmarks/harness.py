@@ -300,6 +300,11 @@ def main(argv: list[str] | None = None) -> int:
             f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')} (torch alone, spinning, can be "
             "faster); train-step and inference run torch in its own process, default policy"
         )
+    if {"train-step", "inference"} & set(names):
+        notes.append(
+            "train-step and inference: each model runs in turns after a pause; the first step of "
+            "a turn (waking idle cores) is run but not timed, for every model alike"
+        )
 
     startup = {}
     if not args.no_startup:

@@ -342,13 +342,23 @@ def torch_available() -> bool:
 
 
 def measure_interleaved(
-    workers: dict[str, Worker], steps: int, per_turn: int = 3, warmup: int = 2, pause_s=0.3
+    workers: dict[str, Worker],
+    steps: int,
+    per_turn: int = 3,
+    warmup: int = 2,
+    pause_s=0.3,
+    rewarm: int = 1,
 ) -> dict[str, list[list[float]]]:
     """``steps`` timed steps of every worker, taken in turns of ``per_turn``.
 
     The order of the turns rotates, so no model always runs right after the same neighbour;
     ``pause_s`` before each turn lets the previous worker's thread pools go to sleep (torch's
-    OpenMP threads spin up to ~0.2 s after a parallel region).
+    OpenMP threads spin up to ~0.2 s after a parallel region). The first ``rewarm`` steps of
+    each turn run untimed, for every model alike: after the pause the cores were idle, and on
+    this VM waking one costs each thread hand-off ~0.3 ms until it is busy again (minibert's
+    tiny forward measured 56 ms right after a 0.3 s pause, 34 ms next and 28 ms from then on,
+    torch's 27, 26, 26). A training loop runs its steps back to back: the warm steps are the
+    ones to compare.
     """
     for worker in workers.values():
         worker.run(warmup)  # Numba compilation or cache load, first-touch page faults
@@ -359,6 +369,8 @@ def measure_interleaved(
         for impl in names[turn % len(names) :] + names[: turn % len(names)]:
             if len(times[impl]) < steps:
                 time.sleep(pause_s)
+                if rewarm:
+                    workers[impl].run(rewarm)
                 times[impl].extend(workers[impl].run(min(per_turn, steps - len(times[impl]))))
         turn += 1
     return times
