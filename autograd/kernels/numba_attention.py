@@ -113,20 +113,28 @@ def attention_forward(q, k, v, mask=None, scale=1.0, p=0.0, seed=0, need_probs=T
 
 
 @register("attention_backward", NUMBA)
-def attention_backward(q, k, v, probs, grad, scale=1.0, p=0.0, seed=0):
+def attention_backward(q, k, v, probs, grad, scale=1.0, p=0.0, seed=0, out=None):
     """(dq, dk, dv) of attention; see the reference twin. Each is a (B, nh, T, hs) view of a
-    C-contiguous (B, T, nh, hs) array."""
+    C-contiguous (B, T, nh, hs) array, or the given ``out`` arrays, written in place."""
     usable = _usable(q, k, v, probs, grad) and p < 1.0 and grad.shape == q.shape
+    if out is not None:
+        usable = usable and all(
+            isinstance(o, np.ndarray) and o.shape == x.shape and o.dtype == q.dtype
+            for o, x in zip(out, (q, k, v), strict=True)
+        )
     if not usable or probs.shape != q.shape[:3] + (k.shape[2],) or probs.dtype != q.dtype:
-        return reference.attention_backward(q, k, v, probs, grad, scale, p, seed)
+        return reference.attention_backward(q, k, v, probs, grad, scale, p, seed, out)
     B, nh, Tq, hs = q.shape
     Tk = k.shape[2]
     dtype = q.dtype
     probs = np.ascontiguousarray(probs)
     grad = grad.astype(dtype, copy=False)
-    dq = np.empty((B, Tq, nh, hs), dtype=dtype).transpose(0, 2, 1, 3)  # (B, nh, Tq, hs) views
-    dk = np.empty((B, Tk, nh, hs), dtype=dtype).transpose(0, 2, 1, 3)
-    dv = np.empty((B, Tk, nh, hs), dtype=dtype).transpose(0, 2, 1, 3)
+    if out is None:  # (B, nh, T, hs) views of (B, T, nh, hs) arrays
+        dq = np.empty((B, Tq, nh, hs), dtype=dtype).transpose(0, 2, 1, 3)
+        dk = np.empty((B, Tk, nh, hs), dtype=dtype).transpose(0, 2, 1, 3)
+        dv = np.empty((B, Tk, nh, hs), dtype=dtype).transpose(0, 2, 1, 3)
+    else:
+        dq, dk, dv = out
     chunk = _chunk_items(probs.shape, dtype.itemsize)
     seed, threshold, keep_scale = _dropout_args(dtype, p, seed)
     scale = dtype.type(scale)

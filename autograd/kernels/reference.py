@@ -99,11 +99,12 @@ def attention_forward(q, k, v, mask=None, scale=1.0, p=0.0, seed=0, need_probs=T
 
 
 @register("attention_backward")
-def attention_backward(q, k, v, probs, grad, scale=1.0, p=0.0, seed=0):
+def attention_backward(q, k, v, probs, grad, scale=1.0, p=0.0, seed=0, out=None):
     r"""(dq, dk, dv) of ``attention_forward``, from its ``probs`` and G = dL/dC.
 
     With Pd = dropout(P): dV = Pd^T G; dP = dropout(G V^T); dS = softmax_backward(P, dP, scale);
-    dQ = dS K; dK = dS^T Q.
+    dQ = dS K; dK = dS^T Q. ``out``: three arrays shaped like q, k and v (views into one
+    packed gradient, say) to write the results into, and return.
     """
     xp = get_xp(q)
     dropped = dropout_apply(probs, p, seed) if p > 0 else probs
@@ -113,7 +114,11 @@ def attention_backward(q, k, v, probs, grad, scale=1.0, p=0.0, seed=0):
     grad_scores = softmax_backward(probs, grad_probs, scale)
     grad_q = xp.matmul(grad_scores, k)  # (..., Tq, Tk) @ (..., Tk, hs)
     grad_k = xp.matmul(xp.swapaxes(grad_scores, -1, -2), q)  # (..., Tk, Tq) @ (..., Tq, hs)
-    return grad_q, grad_k, grad_v
+    if out is None:
+        return grad_q, grad_k, grad_v
+    for target, result in zip(out, (grad_q, grad_k, grad_v), strict=True):
+        target[...] = result
+    return out
 
 
 @register("log_softmax_forward")

@@ -14,6 +14,7 @@ from autograd.ops import (
     gelu,
     layer_norm,
     log_softmax,
+    packed_self_attention,
     relu,
     scaled_dot_product_attention,
     sigmoid,
@@ -55,5 +56,6 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
 
 __all__ = [
     "add_layer_norm", "cross_entropy", "dropout", "embedding", "gelu", "layer_norm", "linear",
-    "log_softmax", "relu", "scaled_dot_product_attention", "sigmoid", "softmax", "tanh",
+    "log_softmax", "packed_self_attention", "relu", "scaled_dot_product_attention", "sigmoid",
+    "softmax", "tanh",
 ]  # fmt: skip

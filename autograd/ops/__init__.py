@@ -1,6 +1,6 @@
 """Differentiable operations on tensors, as functions (``Function`` subclasses live beside them)."""
 
-from autograd.ops.attention import scaled_dot_product_attention
+from autograd.ops.attention import packed_self_attention, scaled_dot_product_attention
 from autograd.ops.dropout import dropout
 from autograd.ops.elementwise import (
     add,
@@ -42,7 +42,7 @@ from autograd.ops.softmax import log_softmax, softmax
 __all__ = [
     "add", "add_layer_norm", "broadcast_to", "cast", "concatenate", "cross_entropy", "div",
     "dropout", "embedding", "exp", "gelu", "getitem", "layer_norm", "log", "log_softmax",
-    "masked_fill", "matmul", "max", "scaled_dot_product_attention",
+    "masked_fill", "matmul", "max", "packed_self_attention", "scaled_dot_product_attention",
     "mean", "mul", "neg", "permute", "pow", "relu", "reshape", "sigmoid", "softmax", "sqrt",
     "squeeze", "stack", "sub", "sum", "swapaxes", "tanh", "to_device", "unsqueeze", "var", "where",
 ]  # fmt: skip

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import autograd as ag
 from autograd import nn
 from autograd.nn import functional as F
 from minibert.config import BertConfig
@@ -46,8 +47,9 @@ class BertSelfAttention(nn.Module):
     Shapes:
         hidden_states (B, T, H); mask broadcasting to (B, nh, T, T);
         returns the context (B, T, H) and the attention probabilities (B, nh, T, T), or None
-        when ``output_attentions`` is False (then the fused op runs, see
-        ``autograd.nn.functional.scaled_dot_product_attention``).
+        when ``output_attentions`` is False. Q, K and V come from one product and attention is
+        one op (``autograd.nn.functional.packed_self_attention``); the probabilities are
+        differentiable when they are asked for in grad mode.
     """
 
     def __init__(self, config: BertConfig, generator, dropout_generator):
@@ -60,19 +62,35 @@ class BertSelfAttention(nn.Module):
         self.value = nn.Linear(H, H, generator=generator)
         self.dropout = nn.Dropout(config.attention_probs_dropout_prob, generator=dropout_generator)
 
-    def split_heads(self, x):
-        B, T, _ = x.shape
-        x = x.reshape(B, T, self.num_heads, self.head_size)  # (B, T, H) -> (B, T, nh, hs)
-        return x.permute(0, 2, 1, 3)  # (B, T, nh, hs) -> (B, nh, T, hs)
+    def packed_projection(self, hidden_states):
+        """Q, K and V in one product, the three weight matrices stacked: (B, T, H) -> (B, T, 3H).
+
+        ``query``, ``key`` and ``value`` stay separate layers (their names are the checkpoint's);
+        stacking their weights costs a (3H, H) copy, and saves two products in each direction.
+        """
+        weight = ag.concatenate([self.query.weight, self.key.weight, self.value.weight])  # (3H, H)
+        bias = ag.concatenate([self.query.bias, self.key.bias, self.value.bias])  # (3H,)
+        return F.linear(hidden_states, weight, bias)
 
     def forward(self, hidden_states, mask=None, output_attentions=True):
         B, T, H = hidden_states.shape
-        q = self.split_heads(self.query(hidden_states))  # (B, nh, T, hs)
-        k = self.split_heads(self.key(hidden_states))  # (B, nh, T, hs)
-        v = self.split_heads(self.value(hidden_states))  # (B, nh, T, hs)
-        context, probs = attend(q, k, v, mask, self.dropout, output_attentions)
-        context = context.permute(0, 2, 1, 3)  # (B, nh, T, hs) -> (B, T, nh, hs)
-        return context.reshape(B, T, H), probs  # (B, T, nh, hs) -> (B, T, H)
+        qkv = self.packed_projection(hidden_states)  # (B, T, 3H)
+        dropout_p = self.dropout.p if self.training else 0.0
+        if type(self.dropout) is not nn.Dropout and dropout_p > 0:
+            # A dropout layer that draws its masks its own way (data parallelism's
+            # RowShardedDropout) is applied between separate ops: see ``attend``.
+            heads = qkv.reshape(B, T, 3, self.num_heads, self.head_size)  # (B, T, 3, nh, hs)
+            heads = heads.permute(2, 0, 3, 1, 4)  # (B, T, 3, nh, hs) -> (3, B, nh, T, hs)
+            context, probs = attend(
+                heads[0], heads[1], heads[2], mask, self.dropout, output_attentions
+            )
+            return context.permute(0, 2, 1, 3).reshape(B, T, H), probs  # -> (B, T, nh, hs)
+        attended = F.packed_self_attention(
+            qkv, self.num_heads, mask, dropout_p, 1.0 / math.sqrt(self.head_size),
+            generator=self.dropout.generator if dropout_p > 0 else None,
+            need_weights=output_attentions,
+        )  # (B, T, H), and the probabilities (B, nh, T, T) when asked  # fmt: skip
+        return attended if output_attentions else (attended, None)
 
 
 class BertSelfOutput(nn.Module):

@@ -159,6 +159,12 @@ CASES = {
         ),
         [normal(2, 3, 4, 5), normal(2, 3, 6, 5), normal(2, 3, 6, 5)],
     ),
+    "packed_attention": (
+        lambda xp, qkv: ops.packed_self_attention(
+            qkv, 2, xp.asarray(ATTENTION_MASK), 0.2, generator=np.random.default_rng(3)
+        ),
+        [normal(2, 6, 12)],
+    ),
     "to_device_noop": (lambda xp, a: ops.to_device(a, a.device) * 2, [normal(3)]),
 }
 
@@ -175,6 +181,7 @@ COVERS = {
     "getitem_slices": "getitem", "concatenate": "concatenate", "stack": "stack",
     "softmax": "softmax", "log_softmax": "log_softmax", "dropout": "dropout",
     "to_device_noop": "to_device", "attention": "scaled_dot_product_attention",
+    "packed_attention": "packed_self_attention",
 }  # fmt: skip
 
 

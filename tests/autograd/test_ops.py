@@ -263,6 +263,20 @@ def attentions(draw):
 
 
 @st.composite
+def packed_attentions(draw):
+    """qkv (B, T, 3 nh hs) and a (B, 1, 1, T) padding mask with -inf entries, or none."""
+    B, T = draw(st.integers(1, 3)), draw(st.integers(1, 5))
+    nh, hs = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    qkv = draw(agt.arrays((B, T, 3 * nh * hs)))
+    mask = None
+    if draw(st.booleans()):
+        dropped = draw(hnp.arrays(np.bool_, (B, 1, 1, T)))
+        dropped[..., 0] = False
+        mask = np.where(dropped, -np.inf, 0.0)
+    return (qkv,), {"num_heads": nh, "attn_mask": mask}
+
+
+@st.composite
 def log_softmaxes(draw):
     x = draw(agt.arrays(agt.shapes(max_dims=3)))
     return (x,), {"axis": draw(st.integers(-x.ndim, x.ndim - 1))}
@@ -342,6 +356,13 @@ def np_attention(q, k, v, attn_mask=None, scale=None):
     scale = 1.0 / np.sqrt(q.shape[-1]) if scale is None else scale
     probs = np_softmax(q @ np.swapaxes(k, -1, -2), scale=scale, mask=attn_mask)
     return probs @ v
+
+
+def np_packed_attention(qkv, num_heads, attn_mask=None):
+    B, T, three_h = qkv.shape
+    heads = qkv.reshape(B, T, 3, num_heads, -1).transpose(2, 0, 3, 1, 4)  # (3, B, nh, T, hs)
+    context = np_attention(heads[0], heads[1], heads[2], attn_mask)  # (B, nh, T, hs)
+    return context.transpose(0, 2, 1, 3).reshape(B, T, three_h // 3)
 
 
 def attention_with_dropout(q, k, v):
@@ -517,6 +538,13 @@ OPS = [
         attentions(),
         autograd.ops.scaled_dot_product_attention,
         np_attention,
+    ),
+    Op(
+        "packed_self_attention",
+        ("packed_self_attention",),
+        packed_attentions(),
+        autograd.ops.packed_self_attention,
+        np_packed_attention,
     ),
     # with dropout the forward is random: a fixed seed makes it a function to gradient-check
     Op(
@@ -815,3 +843,52 @@ def test_getitem_accepts_lists_and_integer_tensors_as_index_arrays():
 def test_shape_errors_name_the_shapes(call, message):
     with pytest.raises((ValueError, IndexError), match=message):
         call(ag.zeros(2, 3))
+
+
+# ---------------------------------------------------------------------------------- attention
+
+
+@pytest.mark.parametrize("dropout_p", [0.0, 0.3])
+def test_packed_attention_fused_and_separate_ops_agree_with_dropout(dropout_p):
+    # need_weights in grad mode takes the separate ops (differentiable weights); otherwise the
+    # fused op runs. Same seed: the same mask, the same context and the same gradient.
+    rng = np.random.default_rng(0)
+    qkv_data = rng.standard_normal((3, 7, 3 * 2 * 4))
+    mask = np.zeros((3, 1, 1, 7))
+    mask[0, ..., 5:] = -np.inf
+    cotangent = rng.standard_normal((3, 7, 8))
+    results = []
+    for need_weights in (False, True):
+        qkv = ag.Tensor(qkv_data.copy(), requires_grad=True)
+        out = autograd.ops.packed_self_attention(
+            qkv, 2, mask, dropout_p, generator=np.random.default_rng(5), need_weights=need_weights
+        )
+        context = out[0] if need_weights else out
+        (context * ag.Tensor(cotangent)).sum().backward()
+        results.append((context.data, qkv.grad))
+        if need_weights:
+            assert out[1].requires_grad  # the separate ops' weights carry a gradient
+    (fused, fused_grad), (separate, separate_grad) = results
+    assert_close(fused, separate, rtol=1e-12, atol=1e-12, what="context")
+    assert_close(fused_grad, separate_grad, rtol=1e-10, atol=1e-12, what="d qkv")
+
+
+def test_attention_weights_from_the_fused_op_are_constants():
+    q = ag.Tensor(np.ones((1, 1, 2, 3)))
+    with ag.no_grad():
+        context, weights = autograd.ops.scaled_dot_product_attention(q, q, q, need_weights=True)
+    assert not weights.requires_grad and context.shape == (1, 1, 2, 3)
+    np.testing.assert_allclose(weights.data, 0.5)
+
+
+def test_attention_refuses_bad_arguments_with_what_to_do():
+    q = ag.Tensor(np.ones((1, 1, 2, 3)))
+    with pytest.raises(ValueError, match="dropout_p must be in"):
+        autograd.ops.scaled_dot_product_attention(q, q, q, dropout_p=1.0)
+    with pytest.raises(TypeError, match="numpy.random.Generator"):
+        autograd.ops.scaled_dot_product_attention(q, q, q, dropout_p=0.1)
+    with pytest.raises(ValueError, match="features per head"):
+        k = ag.Tensor(np.ones((1, 1, 2, 4)))
+        autograd.ops.scaled_dot_product_attention(q, k, k)
+    with pytest.raises(ValueError, match="divisible by num_heads"):
+        autograd.ops.packed_self_attention(ag.Tensor(np.ones((1, 2, 9))), 2)
