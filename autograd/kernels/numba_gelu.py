@@ -34,7 +34,6 @@ from numba import prange
 
 from autograd.kernels import reference
 from autograd.kernels.numba_common import (
-    as_flat,
     fast_exp,
     fma,
     helper,
@@ -138,55 +137,64 @@ def _normal_cdf_pdf_f32(x):
     return cdf, gauss * _INV_SQRT_TWO_PI_F32
 
 
+# Every kernel reads x as rows (R, N) and adds ``bias`` (N,) first: a linear layer's bias fused
+# into the activation (zeros when there is none: adding 0 is exact).
+
+
 @row_kernel
-def _gelu_erf_forward_f32(x, out):
+def _gelu_erf_forward_f32(x, bias, out):
     for i in prange(x.shape[0]):
-        xi = x[i]
-        cdf, _ = _normal_cdf_pdf_f32(xi)
-        out[i] = xi * cdf
+        for j in range(x.shape[1]):
+            xi = x[i, j] + bias[j]
+            cdf, _ = _normal_cdf_pdf_f32(xi)
+            out[i, j] = xi * cdf
 
 
 @row_kernel
-def _gelu_erf_backward_f32(x, grad_out, out):
+def _gelu_erf_backward_f32(x, bias, grad_out, out):
     for i in prange(x.shape[0]):
-        xi = x[i]
-        cdf, pdf = _normal_cdf_pdf_f32(xi)
-        out[i] = grad_out[i] * (cdf + xi * pdf)
+        for j in range(x.shape[1]):
+            xi = x[i, j] + bias[j]
+            cdf, pdf = _normal_cdf_pdf_f32(xi)
+            out[i, j] = grad_out[i, j] * (cdf + xi * pdf)
 
 
 @row_kernel
-def _gelu_erf_forward(x, out):
+def _gelu_erf_forward(x, bias, out):
     for i in prange(x.shape[0]):
-        xi = np.float64(x[i])
-        cdf, _ = _normal_cdf_pdf(xi)
-        out[i] = xi * cdf
+        for j in range(x.shape[1]):
+            xi = np.float64(x[i, j] + bias[j])
+            cdf, _ = _normal_cdf_pdf(xi)
+            out[i, j] = xi * cdf
 
 
 @row_kernel
-def _gelu_erf_backward(x, grad_out, out):
+def _gelu_erf_backward(x, bias, grad_out, out):
     for i in prange(x.shape[0]):
-        xi = np.float64(x[i])
-        cdf, pdf = _normal_cdf_pdf(xi)
-        out[i] = grad_out[i] * (cdf + xi * pdf)
+        for j in range(x.shape[1]):
+            xi = np.float64(x[i, j] + bias[j])
+            cdf, pdf = _normal_cdf_pdf(xi)
+            out[i, j] = grad_out[i, j] * (cdf + xi * pdf)
 
 
 @row_kernel
-def _gelu_tanh_forward(x, out):
+def _gelu_tanh_forward(x, bias, out):
     """x * sigmoid(2u), u = sqrt(2/pi) (x + 0.044715 x^3): equal to 0.5 x (1 + tanh u)."""
     one = x.dtype.type(1)
     c0 = x.dtype.type(_SQRT_TWO_OVER_PI)
     c1 = x.dtype.type(_GELU_CUBIC)
     minus_two = x.dtype.type(-2)
     for i in prange(x.shape[0]):
-        xi = x[i]
-        u = c0 * (xi + c1 * xi * xi * xi)
-        e = fast_exp(minus_two * abs(u))
-        s = (one if u >= 0 else e) / (one + e)
-        out[i] = xi * s
+        for j in range(x.shape[1]):
+            xi = x[i, j] + bias[j]
+            u = c0 * (xi + c1 * xi * xi * xi)
+            e = fast_exp(minus_two * abs(u))
+            s = (one if u >= 0 else e) / (one + e)
+            out[i, j] = xi * s
 
 
 @row_kernel
-def _gelu_tanh_backward(x, grad_out, out):
+def _gelu_tanh_backward(x, bias, grad_out, out):
     """grad_out * (s + 2 x s (1 - s) u'), s = sigmoid(2u) = (1 + tanh u) / 2."""
     one = x.dtype.type(1)
     c0 = x.dtype.type(_SQRT_TWO_OVER_PI)
@@ -194,14 +202,24 @@ def _gelu_tanh_backward(x, grad_out, out):
     c3 = x.dtype.type(3 * _GELU_CUBIC)
     two = x.dtype.type(2)
     for i in prange(x.shape[0]):
-        xi = x[i]
-        u = c0 * (xi + c1 * xi * xi * xi)
-        du = c0 * (one + c3 * xi * xi)
-        e = fast_exp(-two * abs(u))
-        inv = one / (one + e)
-        s = (one if u >= 0 else e) * inv
-        s_one_minus_s = e * inv * inv  # sigma(2u) sigma(-2u), symmetric in u
-        out[i] = grad_out[i] * (s + two * xi * s_one_minus_s * du)
+        for j in range(x.shape[1]):
+            xi = x[i, j] + bias[j]
+            u = c0 * (xi + c1 * xi * xi * xi)
+            du = c0 * (one + c3 * xi * xi)
+            e = fast_exp(-two * abs(u))
+            inv = one / (one + e)
+            s = (one if u >= 0 else e) * inv
+            s_one_minus_s = e * inv * inv  # sigma(2u) sigma(-2u), symmetric in u
+            out[i, j] = grad_out[i, j] * (s + two * xi * s_one_minus_s * du)
+
+
+def _as_rows_and_bias(x, bias):
+    """x as C-contiguous rows (R, N) (a view when it can be) and the bias as (N,) in x's dtype."""
+    n = x.shape[-1] if x.ndim else 1
+    rows = np.ascontiguousarray(x).reshape(-1, n)  # (..., N) -> (R, N)
+    if bias is None:
+        return rows, np.zeros(n, dtype=x.dtype)
+    return rows, np.ascontiguousarray(np.broadcast_to(bias, (n,)), dtype=x.dtype)
 
 
 def _broadcasts_to(shape, target) -> bool:
@@ -212,33 +230,38 @@ def _broadcasts_to(shape, target) -> bool:
 
 
 @register("gelu_forward", NUMBA)
-def gelu_forward(x, approximate="none"):
-    """GELU: x * Phi(x) (``"none"``) or its tanh approximation, elementwise."""
-    if not supported(x) or approximate not in ("none", "tanh"):
-        return reference.gelu_forward(x, approximate)
-    flat = as_flat(x)
-    out = np.empty(flat.shape, dtype=x.dtype)
+def gelu_forward(x, approximate="none", bias=None):
+    """GELU: x * Phi(x) (``"none"``) or its tanh approximation, elementwise, of x + ``bias``."""
+    bias_ok = bias is None or (supported(bias) and bias.shape in ((x.shape[-1],), ()))
+    if not supported(x) or approximate not in ("none", "tanh") or not bias_ok or x.size == 0:
+        return reference.gelu_forward(x, approximate, bias)
+    rows, bias_row = _as_rows_and_bias(x, bias)
+    out = np.empty(rows.shape, dtype=x.dtype)
     kernel = _gelu_tanh_forward if approximate == "tanh" else _gelu_erf_forward
     if approximate == "none" and x.dtype == np.float32:
         kernel = _gelu_erf_forward_f32
-    launch(kernel, out.size, flat, out)
+    launch(kernel, out.size, rows, bias_row, out)
     return out.reshape(x.shape)
 
 
 @register("gelu_backward", NUMBA)
-def gelu_backward(x, grad_out, approximate="none"):
-    """d GELU / dx times ``grad_out``, elementwise."""
+def gelu_backward(x, grad_out, approximate="none", bias=None):
+    """d GELU / dx at x + ``bias``, times ``grad_out``, elementwise."""
+    bias_ok = bias is None or (supported(bias) and bias.shape in ((x.shape[-1],), ()))
     if (
         not supported(x, grad_out)
         or approximate not in ("none", "tanh")
         or not _broadcasts_to(grad_out.shape, x.shape)
+        or not bias_ok
+        or x.size == 0
     ):
-        return reference.gelu_backward(x, grad_out, approximate)
-    flat = as_flat(x)
-    g = as_flat(np.broadcast_to(grad_out, x.shape), dtype=x.dtype)
-    out = np.empty(flat.shape, dtype=x.dtype)
+        return reference.gelu_backward(x, grad_out, approximate, bias)
+    rows, bias_row = _as_rows_and_bias(x, bias)
+    g = np.ascontiguousarray(np.broadcast_to(grad_out, x.shape), dtype=x.dtype)
+    g = g.reshape(rows.shape)  # (..., N) -> (R, N)
+    out = np.empty(rows.shape, dtype=x.dtype)
     kernel = _gelu_tanh_backward if approximate == "tanh" else _gelu_erf_backward
     if approximate == "none" and x.dtype == np.float32:
         kernel = _gelu_erf_backward_f32
-    launch(kernel, out.size, flat, g, out)
+    launch(kernel, out.size, rows, bias_row, g, out)
     return out.reshape(x.shape)

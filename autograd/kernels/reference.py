@@ -247,9 +247,13 @@ _GELU_CUBIC = 0.044715
 
 
 @register("gelu_forward")
-def gelu_forward(x, approximate="none"):
-    """GELU: x * Phi(x) (``"none"``, BERT's exact erf form) or its tanh approximation."""
+def gelu_forward(x, approximate="none", bias=None):
+    """GELU: x * Phi(x) (``"none"``, BERT's exact erf form) or its tanh approximation.
+
+    ``bias`` (along the last axis) is added first: GELU(x + bias), a linear layer's bias fused.
+    """
     xp = get_xp(x)
+    x = x + bias if bias is not None else x
     if approximate == "tanh":
         inner = _SQRT_TWO_OVER_PI * (x + _GELU_CUBIC * x * x * x)
         return (0.5 * x * (1.0 + xp.tanh(inner))).astype(x.dtype, copy=False)
@@ -257,9 +261,10 @@ def gelu_forward(x, approximate="none"):
 
 
 @register("gelu_backward")
-def gelu_backward(x, grad_out, approximate="none"):
-    """d GELU / dx times ``grad_out``."""
+def gelu_backward(x, grad_out, approximate="none", bias=None):
+    """d GELU / dx times ``grad_out``, at x + ``bias`` when a bias is given (see the forward)."""
     xp = get_xp(x)
+    x = x + bias if bias is not None else x
     if approximate == "tanh":
         inner = _SQRT_TWO_OVER_PI * (x + _GELU_CUBIC * x * x * x)
         t = xp.tanh(inner)

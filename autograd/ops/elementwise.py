@@ -252,18 +252,24 @@ class ReLU(Function):
 
 
 class GELU(Function):
-    """Gaussian Error Linear Unit, through the ``gelu_forward``/``gelu_backward`` kernels."""
+    """Gaussian Error Linear Unit of a + bias, through the ``gelu_forward``/``gelu_backward``
+    kernels; the bias (optional, along the last axis) is a linear layer's, added in the kernel.
+    """
 
     @staticmethod
-    def forward(ctx, a, approximate):
-        ctx.save_for_backward(a)
+    def forward(ctx, a, bias, approximate):
+        ctx.save_for_backward(a, bias)
         ctx.approximate = approximate
-        return get_kernel("gelu_forward", a)(a, approximate)
+        return get_kernel("gelu_forward", a)(a, approximate, bias)
 
     @staticmethod
     def backward(ctx, grad_out):
-        (a,) = ctx.saved_arrays
-        return get_kernel("gelu_backward", a)(a, grad_out, ctx.approximate)
+        a, bias = ctx.saved_arrays
+        grad = get_kernel("gelu_backward", a)(a, grad_out, ctx.approximate, bias)
+        grad_bias = None
+        if bias is not None and ctx.needs_input_grad[1]:
+            grad_bias = get_kernel("bias_grad", grad)(grad)  # (..., N) -> (N,)
+        return grad, grad_bias
 
 
 def exp(a: Tensor) -> Tensor:
@@ -290,12 +296,20 @@ def relu(a: Tensor) -> Tensor:
     return ReLU.apply(a)
 
 
-def gelu(a: Tensor, approximate: str = "none") -> Tensor:
+def gelu(a: Tensor, approximate: str = "none", bias: Tensor | None = None) -> Tensor:
     r"""GELU(x) = x \Phi(x). ``approximate="none"``: the exact erf form (BERT, transformers'
-    ``"gelu"``); ``"tanh"``: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) (``"gelu_new"``)."""
+    ``"gelu"``); ``"tanh"``: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) (``"gelu_new"``).
+
+    ``bias``: a vector along the last axis added first, GELU(a + bias) in one pass (a linear
+    layer's bias, when the layer is run without it); differentiated too.
+    """
     if approximate not in ("none", "tanh"):
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
-    return GELU.apply(a, approximate=approximate)
+    if bias is not None and (bias.ndim != 1 or a.ndim == 0 or bias.shape[0] != a.shape[-1]):
+        raise ValueError(
+            f"gelu: bias must be a vector as long as the last axis of {a.shape}, got {bias.shape}"
+        )
+    return GELU.apply(a, bias, approximate=approximate)
 
 
 # ------------------------------------------------------------------------------ casts, select

@@ -88,6 +88,7 @@ CASES = {
     "sigmoid": (lambda xp, a: a.sigmoid(), [normal(3, 4) * 5]),
     "relu": (lambda xp, a: a.relu(), [normal(3, 4)]),
     "gelu": (lambda xp, a: ag.gelu(a) + ag.gelu(a, approximate="tanh"), [normal(4, 5) * 3]),
+    "gelu_bias": (lambda xp, a, b: ag.gelu(a, bias=b), [normal(4, 5) * 3, normal(5)]),
     "cast": (lambda xp, a: a.astype("float32").astype("float64") * a, [normal(3)]),
     "where": (lambda xp, a, b: ag.where(a.data > 0, a, b), [normal(3, 4), normal(4)]),
     "masked_fill": (lambda xp, a: a.masked_fill(a.data < 0, -1.0) * a, [normal(3, 4)]),

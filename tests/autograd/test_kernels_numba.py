@@ -442,6 +442,13 @@ def test_gelu_forward_and_backward_match_reference(shape, dtype, layout, seed, a
     actual, expected = twins("gelu_backward", x, grad_out, approximate)
     scale = float((np.abs(grad_out) * (1 + np.abs(x))).max(initial=1.0))
     assert_twin(actual, expected, dtype, scale=scale)
+    bias = normal(rng, shape[-1:], dtype)  # a linear layer's bias, added inside the kernels
+    biased = x + bias
+    actual, expected = twins("gelu_forward", x, approximate, bias)
+    assert_twin(actual, expected, dtype, scale=float(np.abs(biased).max(initial=1.0)))
+    actual, expected = twins("gelu_backward", x, grad_out, approximate, bias)
+    scale = float((np.abs(grad_out) * (1 + np.abs(biased))).max(initial=1.0))
+    assert_twin(actual, expected, dtype, scale=scale)
 
 
 @compiled

@@ -277,6 +277,14 @@ def packed_attentions(draw):
 
 
 @st.composite
+def biased(draw):
+    """x (..., N) and a bias (N,): a linear layer's bias fused into its activation."""
+    x = draw(agt.arrays(agt.shapes(min_dims=1, max_dims=3)))
+    bias = draw(agt.arrays(x.shape[-1:]))
+    return (x, bias), {"approximate": draw(st.sampled_from(["none", "tanh"]))}
+
+
+@st.composite
 def log_softmaxes(draw):
     x = draw(agt.arrays(agt.shapes(max_dims=3)))
     return (x,), {"axis": draw(st.integers(-x.ndim, x.ndim - 1))}
@@ -340,6 +348,14 @@ def np_sigmoid(x):
 def np_gelu_erf(x):
     erf = np.vectorize(math.erf, otypes=[np.float64])
     return 0.5 * x * (1.0 + erf(x / math.sqrt(2.0)))
+
+
+def ag_gelu_bias(x, bias, approximate):
+    return ag.gelu(x, approximate, bias=bias)
+
+
+def np_gelu_bias(x, bias, approximate):
+    return (np_gelu_tanh if approximate == "tanh" else np_gelu_erf)(x + bias)
 
 
 def np_gelu_tanh(x, approximate="tanh"):
@@ -509,6 +525,7 @@ OPS = [
     Op("relu", ("relu",), one(NONZERO), ag.relu, lambda x: np.maximum(x, 0.0)),
     Op("gelu erf", ("gelu",), one(ANY), ag.gelu, np_gelu_erf),
     Op("gelu tanh", ("gelu",), one(ANY, approximate="tanh"), ag.gelu, np_gelu_tanh),
+    Op("gelu with bias", ("gelu",), biased(), ag_gelu_bias, np_gelu_bias),
     # ---- reductions, axis None / int / negative / tuple, keepdims
     Op("sum", ("sum",), reductions(), ag.sum, np.sum),
     Op("mean", ("mean",), reductions(), ag.mean, np.mean),
