@@ -16,6 +16,7 @@ import functools
 import threading
 
 from autograd.backend import get_xp
+from autograd.kernels import get_kernel
 
 _state = threading.local()
 
@@ -158,8 +159,10 @@ def backward(root, grad=None) -> None:
             if parent is None or parent_grad is None or not parent.requires_grad:
                 continue
             parent_grad = unbroadcast(parent_grad, parent.shape)
-            if id(parent) in grads:
-                grads[id(parent)] = grads[id(parent)] + parent_grad
+            if id(parent) in grads:  # a second consumer's contribution: the sum, on every core
+                grads[id(parent)] = get_kernel("accumulate", parent_grad)(
+                    grads[id(parent)], parent_grad
+                )
             else:
                 grads[id(parent)] = parent_grad
 

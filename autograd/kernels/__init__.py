@@ -6,6 +6,7 @@ implementations register themselves under the same names from their own modules.
 
 from autograd.kernels import (  # noqa: F401  (importing a module registers its kernels)
     allocator,  # glibc keeps freed array memory for reuse (see allocator.py)
+    numba_accumulate,
     numba_adamw,
     numba_attention,
     numba_cross_entropy,

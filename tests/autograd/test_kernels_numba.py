@@ -29,6 +29,7 @@ from autograd.kernels import (  # noqa: F401  (the numba_* imports register the 
     dropout_seed,
     get_kernel,
     jit_enabled,
+    numba_accumulate,
     numba_adamw,
     numba_attention,
     numba_common,
@@ -49,7 +50,7 @@ NUMBA_KERNELS = [
     "gelu_backward",
     "cross_entropy_forward", "cross_entropy_backward", "embedding_backward", "adamw_step",
     "dropout_mask", "dropout_apply", "add_bias_", "bias_grad", "attention_forward",
-    "attention_backward",
+    "attention_backward", "accumulate",
 ]  # fmt: skip
 
 compiled = pytest.mark.skipif(
@@ -383,6 +384,16 @@ def test_attention_writes_context_and_gradients_in_the_merged_heads_layout():
     probs = get_kernel("attention_forward", q, backend="reference")(q, k, v)[1]
     for g in get_kernel("attention_backward", q, backend="numba")(q, k, v, probs, q):
         assert g.transpose(0, 2, 1, 3).flags.c_contiguous
+
+
+@compiled
+@given(row_shapes(), dtypes, layouts, seeds)
+def test_accumulate_equals_reference_bit_for_bit(shape, dtype, layout, seed):
+    rng = np.random.default_rng(seed)
+    a, b = normal(rng, shape, dtype), normal(rng, shape, dtype, layout=layout)
+    actual, expected = twins("accumulate", a, b)
+    assert actual.dtype == expected.dtype and actual is not a
+    np.testing.assert_array_equal(actual, expected)  # one addition per element
 
 
 # ---------------------------------------------------------------------------------- linear
