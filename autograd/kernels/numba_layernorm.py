@@ -16,6 +16,7 @@ from numba import prange
 
 from autograd.kernels import reference
 from autograd.kernels.numba_common import as_rows, helper, launch, row_kernel, supported
+from autograd.kernels.numba_dropout import kept
 from autograd.kernels.registry import NUMBA, register
 
 # Partial sums for grad_weight/grad_bias: enough chunks to balance two (or a few more) cores,
@@ -63,35 +64,55 @@ def _forward_rows(x, weight, bias, eps, y, mean, rstd):
 
 
 @row_kernel
-def _add_forward_rows(x, residual, weight, bias, eps, s, y, mean, rstd):
-    """s[i] = x[i] + residual[i], then y[i] = LayerNorm(s[i]) while the row is in L1.
+def _add_forward_rows(x, x_bias, seed, threshold, keep_scale, dropout, residual, weight, bias, eps,
+                      s, y, mean, rstd):  # fmt: skip
+    """s[i] = dropout(x[i] + x_bias) + residual[i], then y[i] = LayerNorm(s[i]) while the row is
+    in L1.
 
-    ``s`` may be ``y`` itself (the sum normalized in place). The normalization is the one
-    ``_forward_rows`` runs, so y is bit for bit the LayerNorm kernel's result on s.
+    ``x_bias`` is zeros when there is none; the dropout mask is ``numba_dropout``'s counter hash
+    of the flat index i * n + j (as ``dropout_apply`` on (R, N) gives). ``s`` may be ``y``
+    itself (the sum normalized in place). The normalization is the one ``_forward_rows`` runs,
+    so y is bit for bit the LayerNorm kernel's result on s.
     """
     n = x.shape[1]
+    zero = x.dtype.type(0)
     for i in prange(x.shape[0]):
-        for j in range(n):
-            s[i, j] = x[i, j] + residual[i, j]
+        if dropout:
+            first = i * n
+            for j in range(n):
+                keep = keep_scale if kept(first + j, seed, threshold) else zero
+                s[i, j] = (x[i, j] + x_bias[j]) * keep + residual[i, j]
+        else:
+            for j in range(n):
+                s[i, j] = (x[i, j] + x_bias[j]) + residual[i, j]
         mean[i], rstd[i] = _normalize_row(s[i], weight, bias, eps, y[i])
 
 
 @row_kernel
-def _backward_rows(grad_out, x, weight, mean, rstd, grad_x, part_w, part_b):
+def _backward_rows(grad_out, x, weight, mean, rstd, grad_x, part_w, part_b,
+                   seed, threshold, keep_scale, dropout, through, grad_h, part_h):  # fmt: skip
     """grad_x rows, and per-chunk partial sums of grad_out * xhat (part_w) and grad_out (part_b).
 
     With xhat = (x - mean) * rstd and gh = grad_out * weight (weight = ones when absent):
     grad_x = rstd * (gh - mean(gh) - xhat * mean(gh * xhat)).
+
+    For ``add_layer_norm`` with an x_bias or a dropout (``through``), the same pass also writes
+    grad_h = grad_x through the dropout mask and its per-chunk row sums (part_h, the x_bias
+    gradient); otherwise grad_h and part_h are empty and untouched.
     """
     n_rows, n = x.shape
     n_chunks = part_w.shape[0]
     inv_n = x.dtype.type(1) / x.dtype.type(n)
+    zero = x.dtype.type(0)
     for c in prange(n_chunks):
         start = c * n_rows // n_chunks
         stop = (c + 1) * n_rows // n_chunks
         for j in range(n):
             part_w[c, j] = 0
             part_b[c, j] = 0
+        if through:
+            for j in range(n):
+                part_h[c, j] = 0
         for i in range(start, stop):
             mu = mean[i]
             r = rstd[i]
@@ -109,6 +130,17 @@ def _backward_rows(grad_out, x, weight, mean, rstd, grad_x, part_w, part_b):
                 grad_x[i, j] = r * ((g * weight[j] - a) - xhat * b)
                 part_w[c, j] += g * xhat
                 part_b[c, j] += g
+            if through:
+                if dropout:
+                    first = i * n
+                    for j in range(n):
+                        keep = keep_scale if kept(first + j, seed, threshold) else zero
+                        grad_h[i, j] = grad_x[i, j] * keep
+                else:
+                    for j in range(n):
+                        grad_h[i, j] = grad_x[i, j]
+                for j in range(n):
+                    part_h[c, j] += grad_h[i, j]
 
 
 def _param(p, n, dtype, absent):
@@ -136,22 +168,35 @@ def layer_norm_forward(x, weight, bias, eps):
     return y.reshape(x.shape), mean.reshape(stats_shape), rstd.reshape(stats_shape)
 
 
+def _dropout_args(dtype, p, seed):
+    """(seed, threshold, keep scale, on) as the kernels take them (see ``numba_dropout``)."""
+    if p <= 0.0:
+        return np.uint64(0), np.uint64(0), dtype.type(0), False
+    return np.uint64(seed), np.uint64(int(p * 2.0**53)), dtype.type(1.0 / (1.0 - p)), True
+
+
 @register("add_layer_norm_forward", NUMBA)
-def add_layer_norm_forward(x, residual, weight, bias, eps, keep_sum=True):
-    """LayerNorm(x + residual) in one pass; returns ``(y, s, mean, rstd)`` as the reference.
+def add_layer_norm_forward(
+    x, residual, weight, bias, eps, keep_sum=True, x_bias=None, p=0.0, seed=0
+):
+    """LayerNorm(dropout(x + x_bias) + residual) in one pass; ``(y, s, mean, rstd)`` as the
+    reference.
 
     Without ``keep_sum`` the kernel writes the sum into y itself, then normalizes it in place:
     one array written instead of two.
     """
-    params = [p for p in (weight, bias) if p is not None]
-    same = all(p.dtype == x.dtype for p in params + [residual])
+    params = [a for a in (weight, bias, x_bias) if a is not None]
+    same = all(a.dtype == x.dtype for a in params + [residual])
     if (
         not supported(x, residual, *params, min_ndim=1)
         or not same
         or residual.shape != x.shape
         or x.shape[-1] == 0
+        or p >= 1.0
     ):
-        return reference.add_layer_norm_forward(x, residual, weight, bias, eps, keep_sum)
+        return reference.add_layer_norm_forward(
+            x, residual, weight, bias, eps, keep_sum, x_bias, p, seed
+        )
     n = x.shape[-1]
     x2, r2 = as_rows(x), as_rows(residual)  # (..., N) -> (R, N)
     y = np.empty(x2.shape, dtype=x.dtype)
@@ -159,7 +204,12 @@ def add_layer_norm_forward(x, residual, weight, bias, eps, keep_sum=True):
     mean = np.empty(x2.shape[0], dtype=x.dtype)
     rstd = np.empty(x2.shape[0], dtype=x.dtype)
     w, b = _param(weight, n, x.dtype, 1), _param(bias, n, x.dtype, 0)
-    launch(_add_forward_rows, y.size, x2, r2, w, b, x.dtype.type(eps), s, y, mean, rstd)
+    xb = _param(x_bias, n, x.dtype, 0)
+    mask_args = _dropout_args(x.dtype, p, seed)
+    launch(
+        _add_forward_rows, y.size, x2, xb, *mask_args, r2, w, b, x.dtype.type(eps), s, y, mean,
+        rstd,
+    )  # fmt: skip
     stats_shape = x.shape[:-1] + (1,)
     return (
         y.reshape(x.shape),
@@ -169,17 +219,9 @@ def add_layer_norm_forward(x, residual, weight, bias, eps, keep_sum=True):
     )
 
 
-@register("layer_norm_backward", NUMBA)
-def layer_norm_backward(grad_out, x, weight, mean, rstd, has_bias=True):
-    """Gradients ``(grad_x, grad_weight, grad_bias)`` of LayerNorm over the last axis."""
-    arrays = (grad_out, x, mean, rstd) + ((weight,) if weight is not None else ())
-    if (
-        not supported(*arrays, min_ndim=1)
-        or any(a.dtype != x.dtype for a in arrays)
-        or grad_out.shape != x.shape
-        or x.shape[-1] == 0
-    ):
-        return reference.layer_norm_backward(grad_out, x, weight, mean, rstd, has_bias)
+def _backward(grad_out, x, weight, mean, rstd, p, seed, through):
+    """Run ``_backward_rows``; returns (grad_x, grad_h or None, part_w, part_b, part_h) with
+    grad_x and grad_h as (R, N) rows."""
     n = x.shape[-1]
     x2 = as_rows(x)  # (..., N) -> (R, N)
     n_rows = x2.shape[0]
@@ -190,9 +232,52 @@ def layer_norm_backward(grad_out, x, weight, mean, rstd, has_bias=True):
     n_chunks = max(1, min(_CHUNKS, n_rows))
     part_w = np.empty((n_chunks, n), dtype=x.dtype)
     part_b = np.empty((n_chunks, n), dtype=x.dtype)
+    grad_h = np.empty(x2.shape if through else (0, n), dtype=x.dtype)
+    part_h = np.empty((n_chunks if through else 0, n), dtype=x.dtype)
     w = _param(weight, n, x.dtype, 1)
     args = (as_rows(grad_out), x2, w, mean1, rstd1, grad_x, part_w, part_b)
-    launch(_backward_rows, grad_x.size, *args)
+    mask_args = _dropout_args(x.dtype, p, seed)
+    launch(_backward_rows, grad_x.size, *args, *mask_args, through, grad_h, part_h)
+    return grad_x, (grad_h if through else None), part_w, part_b, part_h
+
+
+def _backward_ok(grad_out, x, weight, mean, rstd) -> bool:
+    arrays = (grad_out, x, mean, rstd) + ((weight,) if weight is not None else ())
+    return (
+        supported(*arrays, min_ndim=1)
+        and all(a.dtype == x.dtype for a in arrays)
+        and grad_out.shape == x.shape
+        and x.shape[-1] != 0
+    )
+
+
+@register("add_layer_norm_backward", NUMBA)
+def add_layer_norm_backward(grad_out, s, weight, mean, rstd, has_bias, has_x_bias, p=0.0, seed=0):
+    """Gradients of ``add_layer_norm_forward`` in one pass (see the reference twin)."""
+    if not _backward_ok(grad_out, s, weight, mean, rstd) or p >= 1.0:
+        return reference.add_layer_norm_backward(
+            grad_out, s, weight, mean, rstd, has_bias, has_x_bias, p, seed
+        )
+    through = has_x_bias or p > 0
+    grad_s, grad_x, part_w, part_b, part_h = _backward(
+        grad_out, s, weight, mean, rstd, p, seed, through
+    )
+    grad_s = grad_s.reshape(s.shape)
+    return (
+        grad_x.reshape(s.shape) if through else grad_s,
+        grad_s,
+        part_w.sum(axis=0) if weight is not None else None,
+        part_b.sum(axis=0) if has_bias else None,
+        part_h.sum(axis=0) if has_x_bias else None,
+    )
+
+
+@register("layer_norm_backward", NUMBA)
+def layer_norm_backward(grad_out, x, weight, mean, rstd, has_bias=True):
+    """Gradients ``(grad_x, grad_weight, grad_bias)`` of LayerNorm over the last axis."""
+    if not _backward_ok(grad_out, x, weight, mean, rstd):
+        return reference.layer_norm_backward(grad_out, x, weight, mean, rstd, has_bias)
+    grad_x, _, part_w, part_b, _ = _backward(grad_out, x, weight, mean, rstd, 0.0, 0, False)
     grad_weight = part_w.sum(axis=0) if weight is not None else None
     grad_bias = part_b.sum(axis=0) if has_bias else None
     return grad_x.reshape(x.shape), grad_weight, grad_bias

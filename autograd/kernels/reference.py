@@ -216,16 +216,38 @@ def layer_norm_forward(x, weight, bias, eps):
 
 
 @register("add_layer_norm_forward")
-def add_layer_norm_forward(x, residual, weight, bias, eps, keep_sum=True):
-    """LayerNorm(x + residual) over the last axis (the post-LN residual block).
+def add_layer_norm_forward(
+    x, residual, weight, bias, eps, keep_sum=True, x_bias=None, p=0.0, seed=0
+):
+    """LayerNorm(dropout(x + x_bias) + residual) over the last axis (the post-LN residual block).
 
-    Returns ``(y, s, mean, rstd)``: s = x + residual is what the backward differentiates
-    (``layer_norm_backward`` on s; the gradient of x and of the residual is the same), or None
-    when ``keep_sum`` is False (no backward will run; the fused kernel then writes y only).
+    ``x_bias`` is the bias of the linear layer that made x, and the dropout is ``dropout_apply``
+    with ``seed`` (none when p is 0): with both, the block's three passes become one.
+
+    Returns ``(y, s, mean, rstd)``: s = dropout(x + x_bias) + residual is what the backward
+    differentiates (``add_layer_norm_backward``), or None when ``keep_sum`` is False (no
+    backward will run; the fused kernel then writes y only).
     """
-    s = x + residual
+    h = x + x_bias if x_bias is not None else x
+    if p > 0:
+        h = dropout_apply(h, p, seed)
+    s = h + residual
     y, mean, rstd = layer_norm_forward(s, weight, bias, eps)
     return y, (s if keep_sum else None), mean, rstd
+
+
+@register("add_layer_norm_backward")
+def add_layer_norm_backward(grad_out, s, weight, mean, rstd, has_bias, has_x_bias, p=0.0, seed=0):
+    """Gradients of ``add_layer_norm_forward``: ``(grad_x, grad_residual, grad_weight,
+    grad_bias, grad_x_bias)``.
+
+    grad_residual is LayerNorm's gradient at s; grad_x is it through the dropout (the same
+    mask), and grad_x_bias its sum over the rows (None without an x_bias).
+    """
+    grad_s, grad_weight, grad_bias = layer_norm_backward(grad_out, s, weight, mean, rstd, has_bias)
+    grad_x = dropout_apply(grad_s, p, seed) if p > 0 else grad_s
+    grad_x_bias = bias_grad(grad_x) if has_x_bias else None
+    return grad_x, grad_s, grad_weight, grad_bias, grad_x_bias
 
 
 @register("layer_norm_backward")

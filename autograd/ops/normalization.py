@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from autograd.function import Function
-from autograd.kernels import get_kernel
+from autograd.kernels import dropout_seed, get_kernel
 from autograd.tensor import Tensor
 
 
@@ -44,24 +46,36 @@ def layer_norm(
 
 
 class AddLayerNorm(Function):
-    r"""y = LayerNorm(x + r): the post-LN residual block as one node and one pass over the rows.
+    r"""y = LayerNorm(dropout(x + x_bias) + r): the post-LN residual block as one node and one
+    pass over the rows.
 
-    The sum s = x + r is written once, by the kernel that normalizes it, and kept for the
-    backward, which is LayerNorm's on s; dL/dx = dL/dr = dL/ds. Without a graph (no_grad, or
-    no input needing a gradient) s is not kept and the kernel writes y only.
+    ``x_bias`` is the bias of the linear layer that made x (run without it) and the dropout is
+    that of the block's branch; both optional. The sum s = dropout(x + x_bias) + r is written
+    once, by the kernel that normalizes it, and kept for the backward, which is LayerNorm's on
+    s: dL/dr = dL/ds, and dL/dx is dL/ds through the same dropout mask (from the seed), with
+    dL/dx_bias its sum over the rows, in the same pass. Without a graph (no_grad, or no input
+    needing a gradient) s is not kept and the kernel writes y only.
     """
 
     @staticmethod
-    def forward(ctx, x, residual, weight, bias, eps):
+    def forward(ctx, x, residual, weight, bias, x_bias, eps, p, seed):
         keep_sum = bool(ctx.inputs)  # a graph node is recorded: the backward will need s
         kernel = get_kernel("add_layer_norm_forward", x)
-        y, s, mean, rstd = kernel(x, residual, weight, bias, eps, keep_sum)
+        y, s, mean, rstd = kernel(x, residual, weight, bias, eps, keep_sum, x_bias, p, seed)
+        ctx.has_x_bias, ctx.p, ctx.seed = x_bias is not None, p, seed
         return LayerNorm.keep(ctx, y, s, weight, bias, mean, rstd)
 
     @staticmethod
     def backward(ctx, grad_out):
-        grad_s, grad_weight, grad_bias = LayerNorm.backward(ctx, grad_out)
-        return grad_s, grad_s, grad_weight, grad_bias
+        s, weight, mean, rstd = ctx.saved_arrays
+        if not ctx.has_x_bias and ctx.p == 0:  # the plain residual block: LayerNorm's backward
+            grad_s, grad_weight, grad_bias = LayerNorm.backward(ctx, grad_out)
+            return grad_s, grad_s, grad_weight, grad_bias, None
+        kernel = get_kernel("add_layer_norm_backward", s)
+        grad_x, grad_residual, grad_weight, grad_bias, grad_x_bias = kernel(
+            grad_out, s, weight, mean, rstd, ctx.has_bias, True, ctx.p, ctx.seed
+        )
+        return grad_x, grad_residual, grad_weight, grad_bias, grad_x_bias
 
 
 def add_layer_norm(
@@ -70,18 +84,38 @@ def add_layer_norm(
     weight: Tensor | None = None,
     bias: Tensor | None = None,
     eps: float = 1e-5,
+    *,
+    x_bias: Tensor | None = None,
+    dropout_p: float = 0.0,
+    generator: np.random.Generator | None = None,
 ) -> Tensor:
-    """``layer_norm(x + residual, weight, bias, eps)`` in one node.
+    """``layer_norm(dropout(x + x_bias) + residual, weight, bias, eps)`` in one node.
+
+    ``x_bias`` (optional) is a linear layer's bias, for a layer run without it; ``dropout_p``
+    drops elements of x + x_bias as ``autograd.dropout`` would, with one draw from
+    ``generator`` (pass 0 in evaluation).
 
     Shapes:
-        x and residual (..., H), the same shape; weight and bias (H,); returns (..., H).
+        x and residual (..., H), the same shape; weight, bias and x_bias (H,); returns (..., H).
     """
     if x.shape != residual.shape:
         raise ValueError(f"add_layer_norm: x {x.shape} and residual {residual.shape} differ")
     hidden = x.shape[-1]
-    for name, param in (("weight", weight), ("bias", bias)):
+    for name, param in (("weight", weight), ("bias", bias), ("x_bias", x_bias)):
         if param is not None and param.shape != (hidden,):
             raise ValueError(
                 f"add_layer_norm: {name} has shape {param.shape}, expected ({hidden},)"
             )
-    return AddLayerNorm.apply(x, residual, weight, bias, eps=eps)
+    if not 0.0 <= dropout_p < 1.0:
+        raise ValueError(f"add_layer_norm: dropout_p must be in [0, 1), got {dropout_p}")
+    seed = 0
+    if dropout_p > 0.0:
+        if not isinstance(generator, np.random.Generator):
+            raise TypeError(
+                "add_layer_norm: dropout needs a numpy.random.Generator "
+                "(generator=np.random.default_rng(seed))"
+            )
+        seed = dropout_seed(generator)
+    return AddLayerNorm.apply(
+        x, residual, weight, bias, x_bias, eps=eps, p=float(dropout_p), seed=seed
+    )

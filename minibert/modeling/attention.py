@@ -93,6 +93,27 @@ class BertSelfAttention(nn.Module):
         return attended if output_attentions else (attended, None)
 
 
+def residual_block(dense: nn.Linear, dropout: nn.Dropout, norm: nn.LayerNorm, x, residual):
+    """LayerNorm(residual + dropout(dense(x))): the post-LN residual block of BERT's layers.
+
+    One op (``autograd.nn.functional.add_layer_norm``) adds the dense layer's bias, drops out,
+    adds the residual and normalizes in one pass over the rows; the product runs without its
+    bias. A dropout layer that draws its masks its own way (data parallelism's
+    ``RowShardedDropout``) is applied as a layer instead.
+
+    Shapes:
+        x (B, T, in), residual (B, T, H); returns (B, T, H).
+    """
+    if type(dropout) is not nn.Dropout:
+        projected = dropout(dense(x))  # (B, T, in) -> (B, T, H)
+        return F.add_layer_norm(projected, residual, norm.weight, norm.bias, eps=norm.eps)
+    p = dropout.p if dropout.training else 0.0
+    return F.add_layer_norm(
+        F.linear(x, dense.weight), residual, norm.weight, norm.bias, eps=norm.eps,
+        x_bias=dense.bias, dropout_p=p, generator=dropout.generator if p > 0 else None,
+    )  # fmt: skip
+
+
 class BertSelfOutput(nn.Module):
     """Project the attention context, then the post-LN residual: LayerNorm(x + dropout(W c + b)).
 
@@ -107,9 +128,7 @@ class BertSelfOutput(nn.Module):
         self.dropout = nn.Dropout(config.hidden_dropout_prob, generator=dropout_generator)
 
     def forward(self, hidden_states, input_tensor):
-        ln = self.LayerNorm  # LayerNorm(x + residual) in one node and one pass (add_layer_norm)
-        projected = self.dropout(self.dense(hidden_states))
-        return F.add_layer_norm(projected, input_tensor, ln.weight, ln.bias, eps=ln.eps)
+        return residual_block(self.dense, self.dropout, self.LayerNorm, hidden_states, input_tensor)
 
 
 class BertAttention(nn.Module):

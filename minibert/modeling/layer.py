@@ -5,7 +5,7 @@ from __future__ import annotations
 from autograd import nn
 from autograd.nn import functional as F
 from minibert.config import BertConfig
-from minibert.modeling.attention import BertAttention
+from minibert.modeling.attention import BertAttention, residual_block
 
 
 def activation(name: str) -> nn.Module:
@@ -55,9 +55,7 @@ class BertOutput(nn.Module):
         self.dropout = nn.Dropout(config.hidden_dropout_prob, generator=dropout_generator)
 
     def forward(self, hidden_states, input_tensor):
-        ln = self.LayerNorm  # LayerNorm(x + residual) in one node and one pass (add_layer_norm)
-        projected = self.dropout(self.dense(hidden_states))
-        return F.add_layer_norm(projected, input_tensor, ln.weight, ln.bias, eps=ln.eps)
+        return residual_block(self.dense, self.dropout, self.LayerNorm, hidden_states, input_tensor)
 
 
 class BertLayer(nn.Module):

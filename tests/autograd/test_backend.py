@@ -89,6 +89,12 @@ CASES = {
     "relu": (lambda xp, a: a.relu(), [normal(3, 4)]),
     "gelu": (lambda xp, a: ag.gelu(a) + ag.gelu(a, approximate="tanh"), [normal(4, 5) * 3]),
     "gelu_bias": (lambda xp, a, b: ag.gelu(a, bias=b), [normal(4, 5) * 3, normal(5)]),
+    "add_layer_norm_dropout": (
+        lambda xp, x, r, w, b: ops.add_layer_norm(
+            x, r, w, None, x_bias=b, dropout_p=0.25, generator=np.random.default_rng(2)
+        ),
+        [normal(3, 6), normal(3, 6), normal(6), normal(6)],
+    ),
     "cast": (lambda xp, a: a.astype("float32").astype("float64") * a, [normal(3)]),
     "where": (lambda xp, a, b: ag.where(a.data > 0, a, b), [normal(3, 4), normal(4)]),
     "masked_fill": (lambda xp, a: a.masked_fill(a.data < 0, -1.0) * a, [normal(3, 4)]),

@@ -50,7 +50,7 @@ NUMBA_KERNELS = [
     "gelu_backward",
     "cross_entropy_forward", "cross_entropy_backward", "embedding_backward", "adamw_step",
     "dropout_mask", "dropout_apply", "add_bias_", "bias_grad", "attention_forward",
-    "attention_backward", "accumulate",
+    "attention_backward", "accumulate", "add_layer_norm_backward",
 ]  # fmt: skip
 
 compiled = pytest.mark.skipif(
@@ -287,6 +287,31 @@ def test_add_layer_norm_forward_matches_reference(shape, dtype, layout, seed, ha
     )
     assert no_sum is None
     np.testing.assert_array_equal(y_only, y)  # the sum written into y, normalized in place
+
+
+@compiled
+@given(row_shapes(max_last=200), dtypes, seeds, st.booleans(), st.sampled_from([0.0, 0.3]))
+def test_add_layer_norm_with_bias_and_dropout_matches_reference(shape, dtype, seed, has_x_bias, p):
+    # LayerNorm(dropout(x + x_bias) + residual): a linear layer's bias and its branch's dropout
+    # in the residual block's one pass, forward and backward.
+    rng = np.random.default_rng(seed)
+    x, residual = normal(rng, shape, dtype, scale=3.0), normal(rng, shape, dtype)
+    weight, bias = normal(rng, shape[-1:], dtype), normal(rng, shape[-1:], dtype)
+    x_bias = normal(rng, shape[-1:], dtype) if has_x_bias else None
+    args = (x, residual, weight, bias, 1e-5, True, x_bias, p, seed)
+    (y, s, mean, rstd), (y_ref, s_ref, _, _) = twins("add_layer_norm_forward", *args)
+    assert_twin(s, s_ref, dtype, scale=float(np.abs(s_ref).max(initial=1.0)))
+    assert_twin(y, y_ref, dtype, scale=float(np.abs(y_ref).max(initial=1.0)) * 10)
+    grad_out = normal(rng, shape, dtype)
+    grads = twins("add_layer_norm_backward", grad_out, s, weight, mean, rstd, True, has_x_bias,
+                  p, seed)  # fmt: skip
+    size = float(np.abs(grad_out).max(initial=1.0) * np.abs(weight).max(initial=1.0) + 1.0)
+    rows = max(1, math.prod(shape[:-1]))
+    for actual, expected in zip(*grads, strict=True):
+        if expected is None:
+            assert actual is None
+            continue
+        assert_twin(actual, expected, dtype, scale=size * rows * 10)
 
 
 @compiled
@@ -783,6 +808,12 @@ for dtype in (np.float32, np.float64):
     t.assert_twin(y1, y0, dtype)
     for a, b in zip(*t.twins("layer_norm_backward", g, x, w, m0, r0, True)):
         t.assert_twin(a, b, dtype, scale=10.0)
+    (y1, s1, m1, r1), (y0, s0, m0, r0) = t.twins(
+        "add_layer_norm_forward", x, g, w, w, 1e-5, True, w, 0.3, 7
+    )
+    t.assert_twin(y1, y0, dtype, scale=10.0)
+    for a, b in zip(*t.twins("add_layer_norm_backward", g, s0, w, m0, r0, True, True, 0.3, 7)):
+        t.assert_twin(a, b, dtype, scale=50.0)
     q4 = x.reshape(2, 1, 3, 5)
     (c1, p1), (c0, p0) = t.twins("attention_forward", q4, q4, q4, None, 0.5, 0.2, 3)
     t.assert_twin(c1, c0, dtype, scale=5.0)

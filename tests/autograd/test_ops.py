@@ -331,6 +331,25 @@ def add_layer_norms(draw):
 
 
 @st.composite
+def biased_add_layer_norms(draw):
+    """add_layer_norm's inputs plus a linear layer's bias for x."""
+    (x, residual, weight, bias), static = draw(add_layer_norms())
+    return (x, residual, weight, bias, draw(agt.arrays(x.shape[-1:]))), static
+
+
+def ag_add_layer_norm_x_bias(x, residual, weight, bias, x_bias, eps):
+    return autograd.ops.add_layer_norm(x, residual, weight, bias, eps, x_bias=x_bias)
+
+
+def ag_add_layer_norm_dropout(x, residual, weight, bias, x_bias, eps):
+    # a fresh generator with the same seed for each evaluation: the same mask every time
+    return autograd.ops.add_layer_norm(
+        x, residual, weight, bias, eps, x_bias=x_bias, dropout_p=0.3,
+        generator=np.random.default_rng(11),
+    )  # fmt: skip
+
+
+@st.composite
 def embeddings(draw):
     rows, dim = draw(st.integers(1, 6)), draw(st.integers(1, 4))
     weight = draw(agt.arrays((rows, dim)))
@@ -589,6 +608,21 @@ OPS = [
         autograd.ops.add_layer_norm,
         lambda x, r, weight, bias, eps: np_layer_norm(x + r, weight, bias, eps),
         float32_atol=2e-4,
+    ),
+    Op(
+        "add_layer_norm with x_bias",
+        ("add_layer_norm",),
+        biased_add_layer_norms(),
+        ag_add_layer_norm_x_bias,
+        lambda x, r, weight, bias, x_bias, eps: np_layer_norm(x + x_bias + r, weight, bias, eps),
+        float32_atol=2e-4,
+    ),
+    Op(
+        "add_layer_norm with dropout",
+        ("add_layer_norm",),
+        biased_add_layer_norms(),
+        ag_add_layer_norm_dropout,
+        None,
     ),
     Op("embedding", ("embedding",), embeddings(), ag_embedding, np_embedding),
     # dropout's forward is random: its properties are tested below.
