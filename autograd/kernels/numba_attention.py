@@ -27,8 +27,8 @@ from __future__ import annotations
 import numpy as np
 
 from autograd.kernels import blas_threads, reference
-from autograd.kernels.numba_common import supported
-from autograd.kernels.numba_dropout import apply_serial
+from autograd.kernels.numba_common import serial_kernel, supported
+from autograd.kernels.numba_dropout import apply_serial, kept
 from autograd.kernels.numba_softmax import (
     broadcast_mask_rows,
     softmax_backward_rows_serial,
@@ -61,6 +61,28 @@ def _dropout_args(dtype, p, seed):
 
 def _threads(batch: int) -> int:
     return max(1, min(blas_threads.blas_threads(), batch))
+
+
+@serial_kernel
+def _dropout_softmax_backward_rows(probs, grad, first, seed, threshold, keep_scale, scale, dropped):
+    """For each row i (flat element index ``first + i * Tk`` onwards): dropped = P * mask, and
+    grad (dL/dPd on entry) becomes dS = scale * P * (dP - sum(dP * P)) with dP = dL/dPd * mask.
+
+    The dropout mask is hashed once per element for both uses (``numba_dropout.kept``).
+    """
+    n_rows, n = probs.shape
+    zero = probs.dtype.type(0)
+    for i in range(n_rows):
+        start = first + i * n
+        dot = zero
+        for j in range(n):
+            keep = keep_scale if kept(start + j, seed, threshold) else zero
+            dropped[i, j] = probs[i, j] * keep
+            g = grad[i, j] * keep
+            grad[i, j] = g
+            dot += g * probs[i, j]
+        for j in range(n):
+            grad[i, j] = (probs[i, j] * (grad[i, j] - dot)) * scale
 
 
 @register("attention_forward", NUMBA)
@@ -147,23 +169,22 @@ def attention_backward(q, k, v, probs, grad, scale=1.0, p=0.0, seed=0, out=None)
         for b0 in range(lo, hi, chunk):
             b1 = min(b0 + chunk, hi)
             n = b1 - b0
-            weights = probs[b0:b1]
-            if p > 0:  # the forward's dropped probabilities, from the same counters
-                mask_args = (b0 * per_item, seed, threshold, keep_scale)
-                apply_serial(weights.reshape(-1), *mask_args, first[:n].reshape(-1))
-                weights = first[:n]
-            np.matmul(weights.swapaxes(-1, -2), grad[b0:b1], out=dv[b0:b1])  # Pd^T G
+            p_rows = probs[b0:b1].reshape(-1, Tk)  # (n, nh, Tq, Tk) -> (n nh Tq, Tk)
             grad_weights = second[:n]
             np.matmul(grad[b0:b1], v[b0:b1].swapaxes(-1, -2), out=grad_weights)  # dL/dPd
-            grad_probs = grad_weights
-            if p > 0:  # dL/dP: the same mask again
-                apply_serial(grad_weights.reshape(-1), *mask_args, first[:n].reshape(-1))
-                grad_probs = first[:n]
-            grad_scores = second[:n] if p > 0 else first[:n]
-            softmax_backward_rows_serial(
-                probs[b0:b1].reshape(-1, Tk), grad_probs.reshape(-1, Tk), scale,
-                grad_scores.reshape(-1, Tk),
-            )  # fmt: skip
+            if p > 0:  # the forward's dropped probabilities and dS, one hash per element
+                weights = first[:n]
+                _dropout_softmax_backward_rows(
+                    p_rows, grad_weights.reshape(-1, Tk), b0 * per_item, seed, threshold,
+                    keep_scale, scale, weights.reshape(-1, Tk),
+                )  # fmt: skip
+                grad_scores = grad_weights  # dS, written over dL/dPd row by row
+            else:
+                weights = probs[b0:b1]
+                grad_scores = first[:n]
+                rows = grad_scores.reshape(-1, Tk)
+                softmax_backward_rows_serial(p_rows, grad_weights.reshape(-1, Tk), scale, rows)
+            np.matmul(weights.swapaxes(-1, -2), grad[b0:b1], out=dv[b0:b1])  # Pd^T G
             np.matmul(grad_scores, k[b0:b1], out=dq[b0:b1])  # dS K
             np.matmul(grad_scores.swapaxes(-1, -2), q[b0:b1], out=dk[b0:b1])  # dS^T Q
 
