@@ -63,6 +63,7 @@ class Context:
     pause_s: float = 0.2
     torch: object | None = None
     threads: int = 2
+    rewarm: int = 1  # model sections: untimed steps after each pause (model_workers)
 
     def time(self, fn) -> dict:
         """Median (and min) seconds of ``fn()`` after warm-up; see the module docstring."""
@@ -261,6 +262,12 @@ def main(argv: list[str] | None = None) -> int:
         "--threads", type=int, default=2, help="threads of every pool (BLAS, Numba, torch)"
     )
     parser.add_argument("--compare", type=Path, help="an earlier results JSON to compare with")
+    parser.add_argument(
+        "--rewarm",
+        type=int,
+        default=1,
+        help="train-step and inference: untimed steps at the start of each turn (0: time them)",
+    )
     parser.add_argument("--no-startup", action="store_true", help="skip import/compile timings")
     parser.add_argument("--no-save", action="store_true", help="do not write results/*.json")
     args = parser.parse_args(argv)
@@ -289,6 +296,7 @@ def main(argv: list[str] | None = None) -> int:
         budget_s=args.budget,
         torch=load_torch(args.threads),
         threads=args.threads,
+        rewarm=max(0, args.rewarm),
     )
     rows, notes = run_sections(names, ctx)
     info["load_average_at_end"] = os.getloadavg()
@@ -302,8 +310,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     if {"train-step", "inference"} & set(names):
         notes.append(
-            "train-step and inference: each model runs in turns after a pause; the first step of "
-            "a turn (waking idle cores) is run but not timed, for every model alike"
+            f"train-step and inference: each model runs in turns after a pause; the first "
+            f"{ctx.rewarm} step(s) of a turn (waking idle cores) run untimed, for every model "
+            "alike (--rewarm)"
         )
 
     startup = {}

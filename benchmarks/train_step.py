@@ -108,7 +108,11 @@ def measure(mode: str, config_names, impls, ctx, flops_of) -> list[dict]:
             for impl in impls:
                 workers[impl] = mw.Worker(impl, mode, config_name, threads)
             times = mw.measure_interleaved(
-                workers, steps=ctx.repeat, warmup=max(ctx.warmup, 1), pause_s=ctx.pause_s
+                workers,
+                steps=ctx.repeat,
+                warmup=max(ctx.warmup, 1),
+                pause_s=ctx.pause_s,
+                rewarm=getattr(ctx, "rewarm", 1),
             )
             memory = {impl: worker.stop() for impl, worker in workers.items()}
         finally:
