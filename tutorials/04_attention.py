@@ -373,11 +373,21 @@ assert probs.shape == (B, nh, T, T) and context.shape == (B, T, H)
 # %% [markdown]
 # ### The same numbers as `minibert.modeling.BertSelfAttention`
 #
-# minibert's layer does the same computation on autograd tensors, with two differences in how,
-# not what: it fuses the scaling and the mask into the softmax kernel
-# (`autograd.softmax(scores, scale=1/sqrt(hs), mask=mask)`, one pass over the `(T, T)` scores),
-# and it applies dropout to the probabilities while training. In evaluation mode (`.eval()`)
-# dropout is off, so with our weights copied into its `Linear` layers the outputs must agree.
+# minibert's layer does the same computation on autograd tensors, and applies dropout to the
+# probabilities while training. It differs in how, not what, to be fast:
+#
+# - Q, K and V come from **one** product: the three `(H, H)` weights stacked into `(3H, H)`,
+#   so `x @ W.T` gives `(B, T, 3H)`, the three projections side by side. One big product runs
+#   faster than three small ones, and the backward adds one input gradient instead of three.
+# - Attention is **one op**, `autograd.nn.functional.packed_self_attention` (and, on separate
+#   Q, K, V, `scaled_dot_product_attention`, named as in PyTorch). It reads the heads as
+#   strided views of `(B, T, 3H)`, takes a few batch items at a time through
+#   `Q K^T`, the scaled and masked softmax, dropout and `@ V` while their scores are still in
+#   the CPU's cache, and writes the context straight into `(B, T, H)`: `split_heads` and
+#   `merge_heads` cost nothing.
+#
+# In evaluation mode (`.eval()`) dropout is off, so with our weights copied into its `Linear`
+# layers the outputs must agree.
 
 # %%
 config = BertConfig(
@@ -394,6 +404,16 @@ probs_difference = np.abs(theirs_probs.data - probs).max()
 print(f"max |difference|: context {context_difference:.1e}, probabilities {probs_difference:.1e}")
 assert theirs_context.shape == (B, T, H) and theirs_probs.shape == (B, nh, T, T)  # checkpoint
 assert context_difference < 1e-5 and probs_difference < 1e-6  # float32 rounding only
+
+# The fused op by itself, on our heads: the same context as our NumPy function.
+q_heads, k_heads, v_heads = (
+    split_heads(hidden_states @ weights[name][0].T + weights[name][1], nh)
+    for name in ("query", "key", "value")
+)  # each (B, nh, T, hs)
+fused = ag.nn.functional.scaled_dot_product_attention(
+    ag.tensor(q_heads), ag.tensor(k_heads), ag.tensor(v_heads), pad
+)  # (B, nh, T, hs)
+assert np.abs(merge_heads(fused.data) - context).max() < 1e-5  # checkpoint
 
 # %% [markdown]
 # In training mode the same call drops (zeroes) a random 10% of the probabilities and scales
