@@ -1,7 +1,8 @@
 """Whole-model benchmark workers: one fresh process per measured model, driven over a pipe.
 
-Why processes: each model's peak memory is its own process's ``ru_maxrss`` (``resource``; NumPy
-allocates outside ``tracemalloc``'s view, and psutil is not a dependency), and each library runs
+Why processes: each model's peak memory is its own process's peak resident set (``VmHWM``, see
+``_maxrss_mb``; NumPy allocates outside ``tracemalloc``'s view, and psutil is not a dependency),
+and each library runs
 under its own thread policy (autograd sets ``OMP_WAIT_POLICY=PASSIVE`` for Numba's OpenMP, which
 would slow torch down if both shared one process and one libgomp). The parent drives the workers
 in turns (``Worker.run(n)``), so machine load hits every model alike.
@@ -13,7 +14,7 @@ is ignored). Commands::
     {"cmd": "run", "n": 3}   -> {"times": [[forward_s, backward_s, optimizer_s], ...]}
     {"cmd": "stop"}          -> {"maxrss_mb": ..., "baseline_mb": ...} and the worker exits
 
-``baseline_mb`` is ``ru_maxrss`` after the imports, before the model is built: the libraries'
+``baseline_mb`` is the peak after the imports, before the model is built: the libraries'
 own footprint (torch's is large), so ``maxrss_mb - baseline_mb`` is what the model and its steps
 added. Usage, as the sections run it::
 
@@ -207,7 +208,22 @@ def build(impl: str, mode: str, config_name: str):
 
 
 def _maxrss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+    """This process's peak resident memory, MB.
+
+    On Linux, ``VmHWM`` from /proc/self/status: it belongs to the address space, which ``exec``
+    replaces, whereas ``ru_maxrss`` survives ``exec`` and so reports the *parent's* peak when
+    that was higher (a full ``make bench`` parent that ran the kernel sections first: every
+    worker then showed the parent's 1.1 GB). Elsewhere ``ru_maxrss``.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024  # bytes / KiB
 
 
 def _answer(payload: dict) -> None:

@@ -14,8 +14,9 @@ count for all (``--threads``, default 2), three models run in their own worker p
 
 Printed per model: the median step split into forward (loss included) / backward / optimizer
 (step and zero_grad), tokens/s, achieved GFLOP/s against the BLAS ceiling measured in the same
-run (``np.matmul`` on float32 1024 x 1024, best of 7), peak memory (``ru_maxrss`` of the worker
-process, and its growth over the libraries' own footprint after import) and the ratio to the
+run (``np.matmul`` on float32 1024 x 1024, best of 7), peak memory (the peak resident set of
+the worker process, and its growth over the libraries' own footprint after import) and the
+ratio to the
 faster torch variant. Then the first-use figures: seconds from a fresh interpreter to the end of
 the first training step with an empty Numba cache (everything compiles) and with that cache
 filled (everything loads).
@@ -139,8 +140,8 @@ def measure(mode: str, config_names, impls, ctx, flops_of) -> list[dict]:
         rows.extend(config_rows)
         title = (
             f"{mode} {mw.describe(config_name)}, batch {mw.BATCH}x{mw.SEQ_LEN}, {threads} "
-            f"threads, BLAS ceiling {ceiling:.0f} GFLOP/s; peak = ru_maxrss of each model's "
-            "process, (+model) = its growth after the imports; ratio = time / faster torch"
+            f"threads, BLAS ceiling {ceiling:.0f} GFLOP/s; peak = peak resident set of each "
+            "model's process, (+model) = its growth after the imports; ratio = time / faster torch"
         )
         print(format_rows(title, config_rows, phases=mode == "train"), flush=True)
     return rows
