@@ -360,7 +360,7 @@ def torch_available() -> bool:
 def measure_interleaved(
     workers: dict[str, Worker],
     steps: int,
-    per_turn: int = 3,
+    per_turn: int = 5,
     warmup: int = 2,
     pause_s=0.3,
     rewarm: int = 1,
@@ -372,9 +372,10 @@ def measure_interleaved(
     OpenMP threads spin up to ~0.2 s after a parallel region). The first ``rewarm`` steps of
     each turn run untimed, for every model alike: after the pause the cores were idle, and on
     this VM waking one costs each thread hand-off ~0.3 ms until it is busy again (minibert's
-    tiny forward measured 56 ms right after a 0.3 s pause, 34 ms next and 28 ms from then on,
-    torch's 27, 26, 26). A training loop runs its steps back to back: the warm steps are the
-    ones to compare.
+    tiny forward measured 43, 31 and 25 ms for the first three steps after a 0.3 s pause and
+    23.5 ms back to back; torch's 27, 26, 26 and 25.7). A training loop runs its steps back to
+    back: the warm steps are the ones to compare, hence also five timed steps a turn, whose
+    median is a warm one.
     """
     for worker in workers.values():
         worker.run(warmup)  # Numba compilation or cache load, first-touch page faults
