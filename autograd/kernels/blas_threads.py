@@ -14,7 +14,8 @@ thread ran it.
 the dense products keep every core. (OpenBLAS's thread count is process-wide in its pthreads
 build, NumPy's; ``openblas_set_num_threads_local`` changes it for every thread there too.) Where
 OpenBLAS cannot be found through ctypes (another BLAS), ``available()`` is False and batched
-products stay plain ``numpy.matmul``.
+products stay plain ``numpy.matmul``. Because the setting is process-wide, a product that another
+Python thread of the program runs meanwhile runs single-threaded too: slower, never wrong.
 
 The shares need every core: ``autograd/_environment.py`` sets ``OPENBLAS_THREAD_TIMEOUT`` so that
 OpenBLAS's own idle workers sleep right after a product instead of spinning for ~0.1 s beside
