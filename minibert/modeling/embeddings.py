@@ -7,6 +7,7 @@ import math
 import numpy as np
 
 from autograd import Tensor, nn
+from autograd.nn import functional as F
 from minibert.config import BertConfig
 
 
@@ -67,7 +68,12 @@ class BertEmbeddings(nn.Module):
             inputs_embeds = self.word_embeddings(input_ids)  # (B, T) -> (B, T, H)
         embeddings = inputs_embeds + self.token_type_embeddings(token_type_ids)
         if self.position_embedding_type == "absolute":
-            embeddings = embeddings + self.position_embeddings(position_ids)
+            positions = self.position_embeddings(position_ids)  # (B, T) -> (B, T, H)
         else:
-            embeddings = embeddings + Tensor(self.position_table[position_ids])  # (B, T, H)
-        return self.dropout(self.LayerNorm(embeddings))
+            positions = Tensor(self.position_table[position_ids])  # (B, T, H)
+        ln = self.LayerNorm
+        if positions.shape == embeddings.shape:  # the last sum and LayerNorm in one pass
+            normed = F.add_layer_norm(embeddings, positions, ln.weight, ln.bias, eps=ln.eps)
+        else:  # position_ids that broadcast against the batch
+            normed = ln(embeddings + positions)
+        return self.dropout(normed)
