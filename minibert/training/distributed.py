@@ -51,6 +51,9 @@ from autograd import nn
 from minibert.data.pretraining import IGNORE_INDEX
 
 BUCKET_BYTES = 4 * 2**20
+# Seconds a failing rank waits between printing why and MPI_Abort, so that mpiexec forwards the
+# message before the job is torn down.
+ABORT_GRACE_S = 0.5
 INSTALL_HINT = (
     "--distributed needs mpi4py and an MPI library: pip install 'minibert[mpi]' "
     "(mpi4py and the mpich wheel, which brings mpiexec), then run "
@@ -409,6 +412,9 @@ class DataParallel:
             file=sys.stderr,
             flush=True,
         )
+        # The message is in the pipe to mpiexec, which forwards it on its own time; MPI_Abort
+        # tears the job down at once and can lose it (seen in CI: exit 1, empty stderr).
+        time.sleep(ABORT_GRACE_S)
         self.comm.Abort(1)  # mpiexec then kills the other ranks
         os._exit(1)  # MPICH's MPI_Abort can return while it tells mpiexec; never go on from here
 
