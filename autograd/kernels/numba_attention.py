@@ -28,7 +28,7 @@ import numpy as np
 
 from autograd.kernels import blas_threads, reference
 from autograd.kernels.numba_common import serial_kernel, supported
-from autograd.kernels.numba_dropout import apply_serial, kept
+from autograd.kernels.numba_dropout import apply_serial, kept, mask_args
 from autograd.kernels.numba_softmax import (
     broadcast_mask_rows,
     softmax_backward_rows_serial,
@@ -52,11 +52,6 @@ def _chunk_items(shape, itemsize: int) -> int:
     """How many batch items make one chunk of (nh, Tq, Tk) scores."""
     _, nh, tq, tk = shape
     return max(1, CHUNK_BYTES // max(1, nh * tq * tk * itemsize))
-
-
-def _dropout_args(dtype, p, seed):
-    """(seed, threshold, keep scale) as ``apply_serial`` takes them (see ``numba_dropout``)."""
-    return np.uint64(seed), np.uint64(int(p * 2.0**53)), dtype.type(1.0 / (1.0 - p))
 
 
 def _threads(batch: int) -> int:
@@ -105,7 +100,7 @@ def attention_forward(q, k, v, mask=None, scale=1.0, p=0.0, seed=0, need_probs=T
     context = out.transpose(0, 2, 1, 3)  # (B, Tq, nh, hs) -> (B, nh, Tq, hs), a view
     probs = np.empty(shape, dtype=dtype) if need_probs else None
     chunk = _chunk_items(shape, dtype.itemsize)
-    seed, threshold, keep_scale = _dropout_args(dtype, p, seed)
+    seed, threshold, keep_scale = mask_args(dtype, p, seed)
     scale = dtype.type(scale)
     per_item = nh * Tq * Tk
 
@@ -125,8 +120,8 @@ def attention_forward(q, k, v, mask=None, scale=1.0, p=0.0, seed=0, need_probs=T
                 weights.reshape(-1, Tk),
             )  # fmt: skip
             if p > 0:
-                mask_args = (b0 * per_item, seed, threshold, keep_scale)
-                apply_serial(weights.reshape(-1), *mask_args, dropped[:n].reshape(-1))
+                counters = (b0 * per_item, seed, threshold, keep_scale)  # from P's flat index
+                apply_serial(weights.reshape(-1), *counters, dropped[:n].reshape(-1))
                 weights = dropped[:n]
             np.matmul(weights, v[b0:b1], out=context[b0:b1])  # (n, nh, Tq, hs)
 
@@ -158,12 +153,14 @@ def attention_backward(q, k, v, probs, grad, scale=1.0, p=0.0, seed=0, out=None)
     else:
         dq, dk, dv = out
     chunk = _chunk_items(probs.shape, dtype.itemsize)
-    seed, threshold, keep_scale = _dropout_args(dtype, p, seed)
+    seed, threshold, keep_scale = mask_args(dtype, p, seed)
     scale = dtype.type(scale)
     per_item = nh * Tq * Tk
 
     def share(lo: int, hi: int) -> None:
-        # Two buffers used in turn, so no Numba loop reads and writes the same one (see forward).
+        # Two scratch buffers: the softmax backward without dropout reads one and writes the
+        # other (its loops vectorize only then, see forward); with dropout, one kernel turns
+        # dL/dPd into dS in place, one row at a time, and writes the dropped P to the other.
         first = np.empty((min(chunk, hi - lo), nh, Tq, Tk), dtype=dtype)
         second = np.empty_like(first)
         for b0 in range(lo, hi, chunk):

@@ -65,16 +65,19 @@ def apply_serial(x, first, seed, threshold, scale, out):
         out[i] = x[i] * (scale if kept(first + i, seed, threshold) else zero)
 
 
+def mask_args(dtype, p, seed):
+    """(seed, threshold, keep scale): the hash's arguments for drop probability ``p`` < 1, as
+    every kernel that drops elements takes them (here, in attention and in add_layer_norm)."""
+    return np.uint64(seed), np.uint64(int(p * 2.0**53)), dtype.type(1.0 / (1.0 - p))
+
+
 @register("dropout_apply", NUMBA)
 def dropout_apply(x, p, seed):
     """``x`` times the mask of ``seed``, in one pass (see ``reference.dropout_apply``)."""
     if not supported(x) or p >= 1.0:
         return reference.dropout_apply(x, p, seed)
     out = np.empty(x.size, dtype=x.dtype)
-    threshold = np.uint64(int(p * 2.0**53))
-    launch(
-        _apply, out.size, as_flat(x), np.uint64(seed), threshold, x.dtype.type(1.0 / (1.0 - p)), out
-    )
+    launch(_apply, out.size, as_flat(x), *mask_args(x.dtype, p, seed), out)
     return out.reshape(x.shape)
 
 
@@ -85,6 +88,5 @@ def dropout_mask(like, p, generator):
         return reference.dropout_mask(like, p, generator)
     seed = reference.dropout_seed(generator)  # the reference's one draw
     out = np.empty(like.size, dtype=like.dtype)
-    threshold = np.uint64(int(p * 2.0**53))
-    launch(_mask, out.size, seed, threshold, like.dtype.type(1.0 / (1.0 - p)), out)
+    launch(_mask, out.size, *mask_args(like.dtype, p, seed), out)
     return out.reshape(like.shape)

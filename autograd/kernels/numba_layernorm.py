@@ -16,7 +16,7 @@ from numba import prange
 
 from autograd.kernels import reference
 from autograd.kernels.numba_common import as_rows, helper, launch, row_kernel, supported
-from autograd.kernels.numba_dropout import kept
+from autograd.kernels.numba_dropout import kept, mask_args
 from autograd.kernels.registry import NUMBA, register
 
 # Partial sums for grad_weight/grad_bias: enough chunks to balance two (or a few more) cores,
@@ -169,10 +169,8 @@ def layer_norm_forward(x, weight, bias, eps):
 
 
 def _dropout_args(dtype, p, seed):
-    """(seed, threshold, keep scale, on) as the kernels take them (see ``numba_dropout``)."""
-    if p <= 0.0:
-        return np.uint64(0), np.uint64(0), dtype.type(0), False
-    return np.uint64(seed), np.uint64(int(p * 2.0**53)), dtype.type(1.0 / (1.0 - p)), True
+    """``numba_dropout.mask_args`` and whether to drop at all (no dropout when p is 0)."""
+    return (*mask_args(dtype, p, seed), p > 0.0)
 
 
 @register("add_layer_norm_forward", NUMBA)
@@ -205,9 +203,9 @@ def add_layer_norm_forward(
     rstd = np.empty(x2.shape[0], dtype=x.dtype)
     w, b = _param(weight, n, x.dtype, 1), _param(bias, n, x.dtype, 0)
     xb = _param(x_bias, n, x.dtype, 0)
-    mask_args = _dropout_args(x.dtype, p, seed)
+    dropout = _dropout_args(x.dtype, p, seed)
     launch(
-        _add_forward_rows, y.size, x2, xb, *mask_args, r2, w, b, x.dtype.type(eps), s, y, mean,
+        _add_forward_rows, y.size, x2, xb, *dropout, r2, w, b, x.dtype.type(eps), s, y, mean,
         rstd,
     )  # fmt: skip
     stats_shape = x.shape[:-1] + (1,)
@@ -236,8 +234,8 @@ def _backward(grad_out, x, weight, mean, rstd, p, seed, through):
     part_h = np.empty((n_chunks if through else 0, n), dtype=x.dtype)
     w = _param(weight, n, x.dtype, 1)
     args = (as_rows(grad_out), x2, w, mean1, rstd1, grad_x, part_w, part_b)
-    mask_args = _dropout_args(x.dtype, p, seed)
-    launch(_backward_rows, grad_x.size, *args, *mask_args, through, grad_h, part_h)
+    dropout = _dropout_args(x.dtype, p, seed)
+    launch(_backward_rows, grad_x.size, *args, *dropout, through, grad_h, part_h)
     return grad_x, (grad_h if through else None), part_w, part_b, part_h
 
 

@@ -9,12 +9,25 @@ import numpy as np
 from autograd.backend import get_xp
 from autograd.engine import is_grad_enabled
 from autograd.function import Function
-from autograd.kernels import dropout_seed, get_kernel
-from autograd.ops.dropout import Dropout
+from autograd.kernels import get_kernel
+from autograd.ops.dropout import Dropout, fused_dropout_seed
 from autograd.ops.linalg import matmul
 from autograd.ops.shape import swapaxes
 from autograd.ops.softmax import softmax
 from autograd.tensor import Tensor
+
+
+def _attend(ctx, q, k, v, mask, scale, p, seed, need_weights):
+    """The forward of both attention Functions: the ``attention_forward`` kernel, and what the
+    backward reads saved when a graph is recorded (then the probabilities are kept even if not
+    asked for). Returns (context (B, nh, Tq, hs), probabilities or None)."""
+    records = bool(ctx.inputs)  # a graph node is recorded: the backward will run
+    forward = get_kernel("attention_forward", q)
+    context, probs = forward(q, k, v, mask, scale, p, seed, need_weights or records)
+    if records:
+        ctx.save_for_backward(q, k, v, probs)
+        ctx.scale, ctx.p, ctx.seed = scale, p, seed
+    return context, (probs if need_weights else None)
 
 
 class ScaledDotProductAttention(Function):
@@ -31,13 +44,7 @@ class ScaledDotProductAttention(Function):
 
     @staticmethod
     def forward(ctx, q, k, v, mask, scale, p, seed, need_weights):
-        records = is_grad_enabled() and any(ctx.needs_input_grad)
-        forward = get_kernel("attention_forward", q)
-        context, probs = forward(q, k, v, mask, scale, p, seed, need_weights or records)
-        if records:
-            ctx.save_for_backward(q, k, v, probs)
-            ctx.scale, ctx.p, ctx.seed = scale, p, seed
-        return context, (probs if need_weights else None)
+        return _attend(ctx, q, k, v, mask, scale, p, seed, need_weights)
 
     @staticmethod
     def backward(ctx, grad_out):
@@ -65,15 +72,9 @@ class PackedSelfAttention(Function):
         hs = three_h // (3 * num_heads)
         heads = qkv.reshape(B, T, 3, num_heads, hs)  # (B, T, 3H) -> (B, T, 3, nh, hs)
         q, k, v = (heads[:, :, i].transpose(0, 2, 1, 3) for i in range(3))  # (B, nh, T, hs)
-        records = is_grad_enabled() and ctx.needs_input_grad[0]
-        forward = get_kernel("attention_forward", qkv)
-        context, probs = forward(q, k, v, mask, scale, p, seed, need_weights or records)
-        if records:
-            ctx.save_for_backward(q, k, v, probs)
-            ctx.scale, ctx.p, ctx.seed = scale, p, seed
+        context, probs = _attend(ctx, q, k, v, mask, scale, p, seed, need_weights)
         # (B, nh, T, hs) -> (B, T, nh, hs) -> (B, T, H): free when the kernel wrote (B, T, nh, hs)
-        merged = context.transpose(0, 2, 1, 3).reshape(B, T, three_h // 3)
-        return merged, (probs if need_weights else None)
+        return context.transpose(0, 2, 1, 3).reshape(B, T, three_h // 3), probs
 
     @staticmethod
     def backward(ctx, grad_out):
@@ -86,19 +87,6 @@ class PackedSelfAttention(Function):
         backward = get_kernel("attention_backward", grad_out)
         backward(q, k, v, probs, grad, ctx.scale, ctx.p, ctx.seed, out=parts)
         return grad_qkv.reshape(B, T, 3 * nh * hs)  # (B, T, 3, nh, hs) -> (B, T, 3H)
-
-
-def _dropout_seed(dropout_p: float, generator, name: str):
-    if not 0.0 <= dropout_p < 1.0:
-        raise ValueError(f"{name}: dropout_p must be in [0, 1), got {dropout_p}")
-    if dropout_p == 0.0:
-        return 0
-    if not isinstance(generator, np.random.Generator):
-        raise TypeError(
-            f"{name}: dropout needs a numpy.random.Generator "
-            "(generator=np.random.default_rng(seed))"
-        )
-    return dropout_seed(generator)
 
 
 def _additive_mask(attn_mask, dtype):
@@ -146,7 +134,7 @@ def packed_self_attention(
             generator=generator, need_weights=True,
         )  # fmt: skip
         return context.permute(0, 2, 1, 3).reshape(B, T, H), weights  # (B, nh, T, hs) -> (B, T, H)
-    seed = _dropout_seed(dropout_p, generator, "packed_self_attention")
+    seed = fused_dropout_seed(dropout_p, generator, "packed_self_attention")
     context, weights = PackedSelfAttention.apply(
         qkv, num_heads=num_heads, mask=_additive_mask(attn_mask, qkv.dtype), scale=scale,
         p=float(dropout_p), seed=seed, need_weights=need_weights,
@@ -193,7 +181,7 @@ def scaled_dot_product_attention(
             f"scaled_dot_product_attention: query has {query.shape[-1]} features per head but "
             f"key has {key.shape[-1]}"
         )
-    seed = _dropout_seed(dropout_p, generator, "scaled_dot_product_attention")
+    seed = fused_dropout_seed(dropout_p, generator, "scaled_dot_product_attention")
     mask = _additive_mask(attn_mask, query.dtype)
     scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else float(scale)
     if need_weights and is_grad_enabled() and any(t.requires_grad for t in (query, key, value)):

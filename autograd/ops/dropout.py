@@ -43,3 +43,21 @@ def dropout(x: Tensor, p: float, generator: np.random.Generator, training: bool 
     if not isinstance(generator, np.random.Generator):
         raise TypeError("dropout needs a numpy.random.Generator (np.random.default_rng(seed))")
     return Dropout.apply(x, p=p, seed=dropout_seed(generator))
+
+
+def fused_dropout_seed(dropout_p: float, generator, name: str):
+    """The seed for a dropout fused into another op (attention, ``add_layer_norm``): 0 when
+    ``dropout_p`` is 0, else one draw from ``generator``, as ``dropout`` takes.
+
+    Unlike ``dropout``, ``dropout_p`` must be below 1 (the fused kernels scale by 1 / (1 - p)).
+    """
+    if not 0.0 <= dropout_p < 1.0:
+        raise ValueError(f"{name}: dropout_p must be in [0, 1), got {dropout_p}")
+    if dropout_p == 0.0:
+        return 0
+    if not isinstance(generator, np.random.Generator):
+        raise TypeError(
+            f"{name}: dropout needs a numpy.random.Generator "
+            "(generator=np.random.default_rng(seed))"
+        )
+    return dropout_seed(generator)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from autograd.function import Function
-from autograd.kernels import dropout_seed, get_kernel
+from autograd.kernels import get_kernel
+from autograd.ops.dropout import fused_dropout_seed
 from autograd.tensor import Tensor
 
 
@@ -73,7 +74,7 @@ class AddLayerNorm(Function):
             return grad_s, grad_s, grad_weight, grad_bias, None
         kernel = get_kernel("add_layer_norm_backward", s)
         grad_x, grad_residual, grad_weight, grad_bias, grad_x_bias = kernel(
-            grad_out, s, weight, mean, rstd, ctx.has_bias, True, ctx.p, ctx.seed
+            grad_out, s, weight, mean, rstd, ctx.has_bias, ctx.has_x_bias, ctx.p, ctx.seed
         )
         return grad_x, grad_residual, grad_weight, grad_bias, grad_x_bias
 
@@ -106,16 +107,7 @@ def add_layer_norm(
             raise ValueError(
                 f"add_layer_norm: {name} has shape {param.shape}, expected ({hidden},)"
             )
-    if not 0.0 <= dropout_p < 1.0:
-        raise ValueError(f"add_layer_norm: dropout_p must be in [0, 1), got {dropout_p}")
-    seed = 0
-    if dropout_p > 0.0:
-        if not isinstance(generator, np.random.Generator):
-            raise TypeError(
-                "add_layer_norm: dropout needs a numpy.random.Generator "
-                "(generator=np.random.default_rng(seed))"
-            )
-        seed = dropout_seed(generator)
+    seed = fused_dropout_seed(dropout_p, generator, "add_layer_norm")
     return AddLayerNorm.apply(
         x, residual, weight, bias, x_bias, eps=eps, p=float(dropout_p), seed=seed
     )
