@@ -10,6 +10,13 @@ from autograd.nn import functional as F
 from minibert.config import BertConfig
 
 
+def draws_own_masks(dropout: nn.Dropout) -> bool:
+    """Whether ``dropout`` will drop with masks it draws its own way (a subclass, such as data
+    parallelism's ``RowShardedDropout``): then it must run as a layer between separate ops,
+    since the fused ops hash the stock dropout's masks themselves."""
+    return type(dropout) is not nn.Dropout and dropout.training and dropout.p > 0
+
+
 def attend(q, k, v, mask, dropout: nn.Dropout, output_attentions: bool):
     r"""softmax(Q K^T / \sqrt{hs} + M), ``dropout``, then @ V: the core of every attention layer.
 
@@ -24,7 +31,7 @@ def attend(q, k, v, mask, dropout: nn.Dropout, output_attentions: bool):
     """
     scale = 1.0 / math.sqrt(q.shape[-1])
     dropout_p = dropout.p if dropout.training else 0.0
-    if type(dropout) is not nn.Dropout and dropout_p > 0:
+    if draws_own_masks(dropout):
         probs = F.softmax(q @ k.swapaxes(-1, -2), scale=scale, mask=mask)  # (B, nh, Tq, Tk)
         return dropout(probs) @ v, (probs if output_attentions else None)
     generator = dropout.generator if dropout_p > 0 else None
@@ -76,9 +83,7 @@ class BertSelfAttention(nn.Module):
         B, T, H = hidden_states.shape
         qkv = self.packed_projection(hidden_states)  # (B, T, 3H)
         dropout_p = self.dropout.p if self.training else 0.0
-        if type(self.dropout) is not nn.Dropout and dropout_p > 0:
-            # A dropout layer that draws its masks its own way (data parallelism's
-            # RowShardedDropout) is applied between separate ops: see ``attend``.
+        if draws_own_masks(self.dropout):  # applied between separate ops: see ``attend``
             heads = qkv.reshape(B, T, 3, self.num_heads, self.head_size)  # (B, T, 3, nh, hs)
             heads = heads.permute(2, 0, 3, 1, 4)  # (B, T, 3, nh, hs) -> (3, B, nh, T, hs)
             context, probs = attend(
@@ -104,7 +109,7 @@ def residual_block(dense: nn.Linear, dropout: nn.Dropout, norm: nn.LayerNorm, x,
     Shapes:
         x (B, T, in), residual (B, T, H); returns (B, T, H).
     """
-    if type(dropout) is not nn.Dropout:
+    if draws_own_masks(dropout):
         projected = dropout(dense(x))  # (B, T, in) -> (B, T, H)
         return F.add_layer_norm(projected, residual, norm.weight, norm.bias, eps=norm.eps)
     p = dropout.p if dropout.training else 0.0
