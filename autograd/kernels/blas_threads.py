@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import ctypes
 import glob
+import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 
@@ -122,17 +123,23 @@ def run_shares(n_items: int, threads: int, share) -> None:
             lib[0](previous)
 
 
-def split_matmul(a: np.ndarray, b: np.ndarray, threads: int) -> np.ndarray:
+def split_matmul(a: np.ndarray, b: np.ndarray, threads: int | None = None) -> np.ndarray:
     """``numpy.matmul(a, b)`` for stacks (..., M, K) @ (..., K, N), the leading batch axis cut
     into ``threads`` shares that run at once, each with single-threaded BLAS.
 
     Batch axes broadcast as in ``numpy.matmul``; the cut is along the first axis of the
-    broadcast batch shape (an operand of size 1 there is shared by every share).
+    broadcast batch shape (an operand of size 1 there is shared by every share). ``threads``
+    None asks ``threads_for``; with one thread this is ``numpy.matmul`` itself.
     """
     ndim = max(a.ndim, b.ndim)
     a = a.reshape((1,) * (ndim - a.ndim) + a.shape)  # left-pad the batch axes: a view
     b = b.reshape((1,) * (ndim - b.ndim) + b.shape)
     batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    if threads is None:
+        work = math.prod(batch) * a.shape[-2] * a.shape[-1] * b.shape[-1]
+        threads = threads_for(batch[0], work)
+    if threads < 2:
+        return np.matmul(a, b)
     out = np.empty(batch + (a.shape[-2], b.shape[-1]), dtype=np.result_type(a, b))
 
     def share(lo: int, hi: int) -> None:

@@ -417,9 +417,10 @@ IMPLEMENTATIONS = ("numba", "blas", "blas-split")
 # small products. The table is static on purpose: a run-time race would make results differ bit
 # for bit from run to run.
 # Batched products go to "blas-split" (``blas_threads``): the stack is cut between the cores, each
-# running its share with single-threaded BLAS; 64 x Q @ K^T went from 47 to 139 GFLOP/s that way,
-# because one small product is too small for BLAS to split between threads. (Where the BLAS cannot
-# be set to one thread per calling thread, or the stack is too small, it is plain BLAS.)
+# running its share with single-threaded BLAS; 384 x (128x32 @ 32x128), attention's Q @ K^T at
+# MiniLM's shape, went from 55 to 139 GFLOP/s that way, because one small product is too small
+# for BLAS to split between threads. (Where OpenBLAS cannot be reached, or the stack is too
+# small to be worth it, it is plain BLAS.)
 POLICY = {
     ("float32", "small"): "blas",
     ("float32", "batched"): "blas-split",
@@ -456,15 +457,8 @@ def matmul(a, b, transpose_a=False, transpose_b=False):
     choice = matmul_choice(a.shape, b.shape, dtype, transpose_a, transpose_b)
     if choice == "numba":
         return numba_matmul(a, b, transpose_a, transpose_b)
-    if choice == "blas-split":
+    if choice == "blas-split":  # plain BLAS where the stack is too small to split
         a_op = np.swapaxes(a, -1, -2) if transpose_a else a
         b_op = np.swapaxes(b, -1, -2) if transpose_b else b
-        ndim = max(a.ndim, b.ndim)
-        leading = max(x.shape[0] if x.ndim == ndim else 1 for x in (a, b))
-        work = int(np.prod(np.broadcast_shapes(a_op.shape[:-2], b_op.shape[:-2]))) * (
-            a_op.shape[-2] * a_op.shape[-1] * b_op.shape[-1]
-        )
-        threads = blas_threads.threads_for(leading, work)
-        if threads > 1:
-            return blas_threads.split_matmul(a_op, b_op, threads)
+        return blas_threads.split_matmul(a_op, b_op)
     return reference.matmul(a, b, transpose_a=transpose_a, transpose_b=transpose_b)

@@ -78,13 +78,13 @@ def test_the_dispatcher_splits_attention_stacks_when_blas_has_threads(monkeypatc
     if blas_threads.blas_threads() < 2:
         pytest.skip("OpenBLAS runs on one thread here: nothing to split")
     calls = []
-    real = blas_threads.split_matmul
+    real = blas_threads.run_shares
 
-    def spy(a, b, threads):
+    def spy(n_items, threads, share):
         calls.append(threads)
-        return real(a, b, threads)
+        return real(n_items, threads, share)
 
-    monkeypatch.setattr(blas_threads, "split_matmul", spy)
+    monkeypatch.setattr(blas_threads, "run_shares", spy)
     rng = np.random.default_rng(3)
     q, k = stacks(rng, (4, 4, 128, 64), (4, 4, 128, 64))
     assert nm.matmul_choice(q.shape, k.shape, q.dtype, False, True) == "blas-split"
