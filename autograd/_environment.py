@@ -1,9 +1,8 @@
 """Process-wide settings that must be made before NumPy and Numba load their libraries.
 
 ``autograd/__init__.py`` imports this module before anything else, and importing it configures
-(``configure()`` at the bottom). Each setting is a
-default: a value already in the environment (the user's choice) wins, and a library that was
-loaded before autograd keeps what it had.
+(``configure()`` at the bottom). Each setting is a default: a value already in the environment
+(the user's choice) wins, and a library that was loaded before autograd keeps what it had.
 
 - ``OPENBLAS_THREAD_TIMEOUT=4``: after a product, OpenBLAS's idle threads spin for 2**28 cycles
   (~0.1 s) by default, holding a core that the next Numba kernel and the next stack of
