@@ -236,6 +236,22 @@ def add_layer_norm_forward(
     return y, (s if keep_sum else None), mean, rstd
 
 
+@register("embedding_layer_norm_forward")
+def embedding_layer_norm_forward(tables, indices, weight, bias, eps, keep_sum=True):
+    """LayerNorm(tables[0][indices[0]] + tables[1][indices[1]] + ...) over the last axis: a
+    transformer's input embeddings (word, token type, position), summed left to right.
+
+    Returns ``(y, s, mean, rstd)`` as ``add_layer_norm_forward``: s is the sum of the looked-up
+    rows, (..., D) for indices (...), or None when ``keep_sum`` is False.
+    """
+    xp = get_xp(tables[0])
+    s = xp.take(tables[0], indices[0], axis=0)  # (...) -> (..., D)
+    for table, index in zip(tables[1:], indices[1:], strict=True):
+        s = s + xp.take(table, index, axis=0)
+    y, mean, rstd = layer_norm_forward(s, weight, bias, eps)
+    return y, (s if keep_sum else None), mean, rstd
+
+
 @register("add_layer_norm_backward")
 def add_layer_norm_backward(grad_out, s, weight, mean, rstd, has_bias, has_x_bias, p=0.0, seed=0):
     """Gradients of ``add_layer_norm_forward``: ``(grad_x, grad_residual, grad_weight,

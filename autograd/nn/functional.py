@@ -11,6 +11,7 @@ from autograd.ops import (
     cross_entropy,
     dropout,
     embedding,
+    embedding_layer_norm,
     gelu,
     layer_norm,
     log_softmax,
@@ -55,7 +56,7 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
 
 
 __all__ = [
-    "add_layer_norm", "cross_entropy", "dropout", "embedding", "gelu", "layer_norm", "linear",
-    "log_softmax", "packed_self_attention", "relu", "scaled_dot_product_attention", "sigmoid",
-    "softmax", "tanh",
+    "add_layer_norm", "cross_entropy", "dropout", "embedding", "embedding_layer_norm", "gelu",
+    "layer_norm", "linear", "log_softmax", "packed_self_attention", "relu",
+    "scaled_dot_product_attention", "sigmoid", "softmax", "tanh",
 ]  # fmt: skip

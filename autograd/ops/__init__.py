@@ -20,7 +20,7 @@ from autograd.ops.elementwise import (
     tanh,
     where,
 )
-from autograd.ops.embedding import embedding
+from autograd.ops.embedding import embedding, embedding_layer_norm
 from autograd.ops.linalg import matmul
 from autograd.ops.loss import cross_entropy
 from autograd.ops.normalization import add_layer_norm, layer_norm
@@ -41,8 +41,9 @@ from autograd.ops.softmax import log_softmax, softmax
 
 __all__ = [
     "add", "add_layer_norm", "broadcast_to", "cast", "concatenate", "cross_entropy", "div",
-    "dropout", "embedding", "exp", "gelu", "getitem", "layer_norm", "log", "log_softmax",
-    "masked_fill", "matmul", "max", "packed_self_attention", "scaled_dot_product_attention",
-    "mean", "mul", "neg", "permute", "pow", "relu", "reshape", "sigmoid", "softmax", "sqrt",
+    "dropout", "embedding", "embedding_layer_norm", "exp", "gelu", "getitem", "layer_norm", "log",
+    "log_softmax", "masked_fill", "matmul", "max", "packed_self_attention",
+    "scaled_dot_product_attention", "mean", "mul", "neg", "permute", "pow", "relu", "reshape",
+    "sigmoid", "softmax", "sqrt",
     "squeeze", "stack", "sub", "sum", "swapaxes", "tanh", "to_device", "unsqueeze", "var", "where",
 ]  # fmt: skip

@@ -1,10 +1,14 @@
-"""Embedding lookup: a gather forward, a scatter-add backward."""
+"""Embedding lookup: a gather forward, a scatter-add backward; and summed lookups with their
+LayerNorm in one node (a transformer's input embeddings)."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from autograd.backend import get_xp
 from autograd.function import Function
 from autograd.kernels import get_kernel
+from autograd.ops.normalization import LayerNorm
 from autograd.tensor import Tensor
 
 
@@ -39,3 +43,98 @@ def embedding(indices, weight: Tensor, padding_idx: int | None = None) -> Tensor
         bad = int(indices.max()) if int(indices.max()) >= num_embeddings else int(indices.min())
         raise ValueError(f"embedding: index {bad} is outside the table's {num_embeddings} rows")
     return Embedding.apply(weight, indices=indices, padding_idx=padding_idx)
+
+
+class EmbeddingLayerNorm(Function):
+    """y = LayerNorm(tables[0][indices[0]] + tables[1][indices[1]] + ...): the input embeddings
+    of a transformer (word + token type + position, then LayerNorm) as one node and one pass.
+
+    Run as separate ops, each lookup writes a (..., D) array, each sum reads two and writes one,
+    and the LayerNorm reads the last; the kernel gathers the rows, sums and normalizes them
+    while they are in cache. The sum s is kept (when a graph is recorded) for the backward,
+    LayerNorm's: every table's gradient is dL/ds scattered back to the rows it looked up.
+    """
+
+    @staticmethod
+    def forward(ctx, weight, bias, *tables, indices, padding_idx, eps):
+        keep_sum = bool(ctx.inputs)  # a graph node is recorded: the backward will need s
+        kernel = get_kernel("embedding_layer_norm_forward", tables[0])
+        y, s, mean, rstd = kernel(tables, indices, weight, bias, eps, keep_sum)
+        ctx.indices, ctx.padding_idx = indices, padding_idx
+        ctx.table_rows = tuple(t.shape[0] for t in tables)
+        return LayerNorm.keep(ctx, y, s, weight, bias, mean, rstd)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        grad_s, grad_weight, grad_bias = LayerNorm.backward(ctx, grad_out)
+        scatter = get_kernel("embedding_backward", grad_s)
+        grad_tables = tuple(
+            scatter(index, grad_s, rows, pad) if needed else None
+            for index, rows, pad, needed in zip(
+                ctx.indices, ctx.table_rows, ctx.padding_idx, ctx.needs_input_grad[2:], strict=True
+            )
+        )
+        return (grad_weight, grad_bias, *grad_tables)
+
+
+def embedding_layer_norm(
+    indices: Sequence,
+    tables: Sequence[Tensor],
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    eps: float = 1e-5,
+    padding_idx: Sequence[int | None] | None = None,
+) -> Tensor:
+    """``layer_norm(embedding(indices[0], tables[0]) + embedding(indices[1], tables[1]) + ...,
+    weight, bias, eps)`` in one node, the sum taken left to right.
+
+    Args:
+        indices: one integer array (or Tensor) per table, all of one shape.
+        tables: the embedding tables, all D wide.
+        padding_idx: per table, a row that gets no gradient (or None); None: no such row.
+
+    Shapes:
+        indices (...) each; tables (V_k, D); weight and bias (D,); returns (..., D).
+    """
+    if not tables or len(indices) != len(tables):
+        raise ValueError(
+            f"embedding_layer_norm: {len(indices)} index arrays for {len(tables)} tables; "
+            "give one index array per table (and at least one table)"
+        )
+    padding_idx = (None,) * len(tables) if padding_idx is None else tuple(padding_idx)
+    if len(padding_idx) != len(tables):
+        raise ValueError(
+            f"embedding_layer_norm: {len(padding_idx)} padding_idx entries for {len(tables)} "
+            "tables; give one per table (None where a table has none)"
+        )
+    xp = get_xp(tables[0].data)
+    arrays = tuple(i.data if isinstance(i, Tensor) else xp.asarray(i) for i in indices)
+    dim = tables[0].shape[-1]
+    for k, (index, table) in enumerate(zip(arrays, tables, strict=True)):
+        if table.ndim != 2 or table.shape[1] != dim:
+            raise ValueError(
+                f"embedding_layer_norm: table {k} has shape {table.shape}, expected (rows, {dim})"
+            )
+        if index.dtype.kind not in "iu":
+            raise TypeError(
+                f"embedding_layer_norm: indices {k} must be integers, got {index.dtype}"
+            )
+        if index.shape != arrays[0].shape:
+            raise ValueError(
+                f"embedding_layer_norm: indices {k} have shape {index.shape}, but indices 0 "
+                f"have {arrays[0].shape}; broadcast them to one shape first"
+            )
+        rows = table.shape[0]
+        if index.size and (int(index.min()) < 0 or int(index.max()) >= rows):
+            bad = int(index.max()) if int(index.max()) >= rows else int(index.min())
+            raise ValueError(
+                f"embedding_layer_norm: index {bad} is outside table {k}'s {rows} rows"
+            )
+    for name, param in (("weight", weight), ("bias", bias)):
+        if param is not None and param.shape != (dim,):
+            raise ValueError(
+                f"embedding_layer_norm: {name} has shape {param.shape}, expected ({dim},)"
+            )
+    return EmbeddingLayerNorm.apply(
+        weight, bias, *tables, indices=arrays, padding_idx=padding_idx, eps=eps
+    )

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from autograd import Tensor, nn
+from autograd import Tensor, get_xp, nn
 from autograd.nn import functional as F
 from minibert.config import BertConfig
 
@@ -64,6 +64,25 @@ class BertEmbeddings(nn.Module):
         self.dropout = nn.Dropout(config.hidden_dropout_prob, generator=dropout_generator)
 
     def forward(self, input_ids, token_type_ids, position_ids, inputs_embeds=None):
+        ln = self.LayerNorm
+        if inputs_embeds is None and self.position_embedding_type == "absolute":
+            # The three lookups, their sum and the LayerNorm as one node, gathered and
+            # normalized in one pass over the rows; the same sum, word + type + position.
+            ids, types, positions = (
+                i.data if isinstance(i, Tensor) else i
+                for i in (input_ids, token_type_ids, position_ids)
+            )
+            positions = get_xp(ids).broadcast_to(positions, ids.shape)  # (1 or B, T) -> (B, T)
+            tables = (self.word_embeddings, self.token_type_embeddings, self.position_embeddings)
+            normed = F.embedding_layer_norm(
+                (ids, types, positions),
+                tuple(table.weight for table in tables),
+                ln.weight,
+                ln.bias,
+                eps=ln.eps,
+                padding_idx=tuple(table.padding_idx for table in tables),
+            )
+            return self.dropout(normed)
         if inputs_embeds is None:
             inputs_embeds = self.word_embeddings(input_ids)  # (B, T) -> (B, T, H)
         embeddings = inputs_embeds + self.token_type_embeddings(token_type_ids)
@@ -71,7 +90,6 @@ class BertEmbeddings(nn.Module):
             positions = self.position_embeddings(position_ids)  # (B, T) -> (B, T, H)
         else:
             positions = Tensor(self.position_table[position_ids])  # (B, T, H)
-        ln = self.LayerNorm
         if positions.shape == embeddings.shape:  # the last sum and LayerNorm in one pass
             normed = F.add_layer_norm(embeddings, positions, ln.weight, ln.bias, eps=ln.eps)
         else:  # position_ids that broadcast against the batch

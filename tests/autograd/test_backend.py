@@ -102,6 +102,16 @@ CASES = {
         lambda xp, w: ag.embedding(xp.asarray(INDICES), w, padding_idx=2),
         [normal(5, 3)],
     ),
+    "embedding_layer_norm": (
+        lambda xp, word, kind, w, b: ops.embedding_layer_norm(
+            (xp.asarray(INDICES), xp.asarray(INDICES % 2)),
+            (word, kind),
+            w,
+            b,
+            padding_idx=(2, None),
+        ),
+        [normal(5, 3), normal(2, 3), normal(3), normal(3)],
+    ),
     "matmul": (lambda xp, a, b: a @ b, [normal(2, 3, 4), normal(4, 5)]),
     "matmul_vectors": (
         lambda xp, a, b, u, w: (u @ a @ b) + (a @ w).sum(),  # (3,) @ (3, 4); (3, 4) @ (4,)
@@ -180,7 +190,8 @@ COVERS = {
     "add": "add", "sub": "sub", "mul": "mul", "div": "div", "neg": "neg", "pow": "pow",
     "exp": "exp", "log": "log", "sqrt": "sqrt", "tanh": "tanh", "sigmoid": "sigmoid",
     "relu": "relu", "gelu": "gelu", "cast": "cast", "where": "where", "masked_fill": "masked_fill",
-    "embedding": "embedding", "matmul": "matmul", "cross_entropy": "cross_entropy",
+    "embedding": "embedding", "embedding_layer_norm": "embedding_layer_norm", "matmul": "matmul",
+    "cross_entropy": "cross_entropy",
     "layer_norm": "layer_norm", "add_layer_norm": "add_layer_norm", "sum": "sum", "mean": "mean",
     "max": "max", "var": "var",
     "reshape": "reshape", "permute": "permute", "swapaxes": "swapaxes",

@@ -50,7 +50,7 @@ NUMBA_KERNELS = [
     "gelu_backward",
     "cross_entropy_forward", "cross_entropy_backward", "embedding_backward", "adamw_step",
     "dropout_mask", "dropout_apply", "add_bias_", "bias_grad", "attention_forward",
-    "attention_backward", "accumulate", "add_layer_norm_backward",
+    "attention_backward", "accumulate", "add_layer_norm_backward", "embedding_layer_norm_forward",
 ]  # fmt: skip
 
 compiled = pytest.mark.skipif(
@@ -312,6 +312,54 @@ def test_add_layer_norm_with_bias_and_dropout_matches_reference(shape, dtype, se
             assert actual is None
             continue
         assert_twin(actual, expected, dtype, scale=size * rows * 10)
+
+
+@compiled
+@given(row_shapes(min_dims=2, max_last=80), dtypes, layouts, seeds, st.integers(1, 3),
+       st.booleans())  # fmt: skip
+def test_embedding_layer_norm_forward_matches_reference(
+    shape, dtype, layout, seed, n_tables, keep_sum
+):
+    # The rows gathered and summed in the kernel are the reference's sums, bit for bit (the same
+    # additions in the same order), and their LayerNorm is the LayerNorm kernel's.
+    rng = np.random.default_rng(seed)
+    lead, dim = shape[:-1], shape[-1]
+    sizes = rng.integers(1, 30, n_tables)
+    tables = [normal(rng, (int(rows), dim), dtype, scale=2.0, layout=layout) for rows in sizes]
+    indices = [rng.integers(0, table.shape[0], lead) for table in tables]
+    weight, bias = normal(rng, (dim,), dtype), normal(rng, (dim,), dtype)
+    numba_twin = get_kernel("embedding_layer_norm_forward", tables[0], backend="numba")
+    reference_twin = get_kernel("embedding_layer_norm_forward", tables[0], backend="reference")
+    y, s, mean, rstd = numba_twin(tables, indices, weight, bias, 1e-5, keep_sum)
+    y_ref, s_ref, mean_ref, rstd_ref = reference_twin(tables, indices, weight, bias, 1e-5)
+    assert y.shape == shape and mean.shape == rstd.shape == lead + (1,)
+    if keep_sum:
+        np.testing.assert_array_equal(s, s_ref)
+    else:
+        assert s is None
+    # The mean's rounding error is relative to the summed values, not to the mean (which may be
+    # near 0); y's error is that times rstd.
+    assert_twin(mean, mean_ref, dtype, scale=float(np.abs(s_ref).max(initial=1.0)))
+    assert_twin(rstd, rstd_ref, dtype)
+    assert_twin(y, y_ref, dtype, scale=float(np.abs(y_ref).max(initial=1.0)) * 10)
+    y_ln, mean_ln, rstd_ln = get_kernel("layer_norm_forward", s_ref, backend="numba")(
+        s_ref, weight, bias, 1e-5
+    )
+    np.testing.assert_array_equal(y, y_ln)
+    np.testing.assert_array_equal(mean, mean_ln)
+    np.testing.assert_array_equal(rstd, rstd_ln)
+
+
+def test_embedding_layer_norm_forward_leaves_out_of_range_rows_to_the_reference():
+    # The compiled gather does not check bounds: out-of-range rows must never reach it. The
+    # reference wraps a negative row (as NumPy's take) and raises on one past the end.
+    table = np.arange(12.0).reshape(4, 3)
+    kernel = get_kernel("embedding_layer_norm_forward", table, backend="numba")
+    wrapped, *_ = kernel((table,), (np.array([[-1, 0]]),), None, None, 1e-5)
+    expected, *_ = kernel((table,), (np.array([[3, 0]]),), None, None, 1e-5)
+    np.testing.assert_array_equal(wrapped, expected)
+    with pytest.raises(IndexError):
+        kernel((table,), (np.array([[4, 0]]),), None, None, 1e-5)
 
 
 @compiled
@@ -836,6 +884,9 @@ for dtype in (np.float32, np.float64):
     indices = np.array([[1, 3, 1], [0, 3, 3]])
     e1, e0 = t.twins("embedding_backward", indices, x[:, :, :4].reshape(2, 3, 4), 5, 0)
     np.testing.assert_array_equal(e1, e0)
+    tables, rows = (x.reshape(6, 5), x[1][:2]), (indices, indices % 2)
+    for a, b in zip(*t.twins("embedding_layer_norm_forward", tables, rows, w, w, 1e-5)):
+        t.assert_twin(a, b, dtype, scale=10.0)
     with np.errstate(over="ignore"):  # uint64 scalars wrap, as the hash means them to
         d1, d0 = (
             get_kernel("dropout_mask", x, backend=b)(x, 0.3, np.random.default_rng(1))

@@ -357,6 +357,31 @@ def embeddings(draw):
     return (weight,), {"indices": indices}
 
 
+@st.composite
+def embedding_layer_norms(draw):
+    """One to three tables of one width, an index array per table, LayerNorm's weight and bias."""
+    dim = draw(st.integers(1, 4))
+    tables = tuple(
+        draw(agt.arrays((draw(st.integers(1, 5)), dim))) for _ in range(draw(st.integers(1, 3)))
+    )
+    shape = draw(agt.shapes(max_dims=2, max_side=5))
+    indices = tuple(draw(agt.integer_arrays(shape, 0, t.shape[0])) for t in tables)
+    weight = draw(st.one_of(st.none(), agt.arrays((dim,))))
+    bias = draw(st.one_of(st.none(), agt.arrays((dim,))))
+    return (weight, bias, *tables), {"indices": indices, "eps": 1e-5}
+
+
+def ag_embedding_layer_norm(weight, bias, *tables, indices, eps):
+    return autograd.ops.embedding_layer_norm(indices, tables, weight, bias, eps)
+
+
+def np_embedding_layer_norm(weight, bias, *tables, indices, eps):
+    total = tables[0][indices[0]]
+    for table, index in zip(tables[1:], indices[1:], strict=True):
+        total = total + table[index]
+    return np_layer_norm(total, weight, bias, eps)
+
+
 # ------------------------------------------------------------------------- NumPy twins, by hand
 
 
@@ -625,6 +650,14 @@ OPS = [
         None,
     ),
     Op("embedding", ("embedding",), embeddings(), ag_embedding, np_embedding),
+    Op(
+        "embedding_layer_norm",
+        ("embedding_layer_norm",),
+        embedding_layer_norms(),
+        ag_embedding_layer_norm,
+        np_embedding_layer_norm,
+        float32_atol=2e-4,
+    ),
     # dropout's forward is random: its properties are tested below.
     Op("dropout", ("dropout",), one(ANY, p=0.3, seed=7), dropout_with_seed, None),
 ]
@@ -837,6 +870,58 @@ def test_embedding_sums_repeated_rows_and_skips_padding_idx():
 def test_embedding_rejects_bad_indices(indices, error, message):
     with pytest.raises(error, match=message):
         ag.embedding(np.array(indices), ag.tensor(np.zeros((4, 2))))
+
+
+def test_embedding_layer_norm_equals_the_separate_ops_and_skips_each_padding_row():
+    # word + type + position, as BERT sums them: one node gives the separate ops' numbers, and
+    # each table's padding row (if any) gets no gradient.
+    rng = np.random.default_rng(3)
+    values = [rng.standard_normal(shape) for shape in ((7, 4), (2, 4), (5, 4))]
+    indices = (
+        rng.integers(0, 7, (3, 5)),
+        rng.integers(0, 2, (3, 5)),
+        np.tile(np.arange(5), (3, 1)),
+    )
+    indices[0][0, :2] = 0  # the padding id, twice
+    padding = (0, None, None)
+    cotangent = rng.standard_normal((3, 5, 4))
+    F = ag.nn.functional
+
+    def run(fused: bool):
+        tables = [ag.Tensor(v.copy(), requires_grad=True) for v in values]
+        weight = ag.Tensor(np.linspace(0.5, 2.0, 4), requires_grad=True)
+        bias = ag.Tensor(np.linspace(-1.0, 1.0, 4), requires_grad=True)
+        if fused:
+            out = F.embedding_layer_norm(indices, tables, weight, bias, 1e-5, padding)
+        else:
+            word, kind, position = (
+                F.embedding(i, t, p) for i, t, p in zip(indices, tables, padding, strict=True)
+            )
+            out = F.layer_norm(word + kind + position, weight, bias, 1e-5)
+        out.backward(cotangent)
+        return out.numpy(), [t.grad for t in (*tables, weight, bias)]
+
+    (fused_out, fused_grads), (plain_out, plain_grads) = run(True), run(False)
+    assert_close(fused_out, plain_out, rtol=1e-12, atol=1e-12)
+    for got, want in zip(fused_grads, plain_grads, strict=True):
+        assert_close(got, want, rtol=1e-12, atol=1e-12)
+    assert not fused_grads[0][0].any()  # the padding row of the word table
+    assert fused_grads[0][1:].any()
+
+
+@pytest.mark.parametrize(
+    "indices, tables, message",
+    [
+        ((np.array([0, 4]),), ((4, 2),), "index 4 is outside table 0"),
+        ((np.array([0]), np.array([0, 1])), ((4, 2), (3, 2)), "broadcast them to one shape"),
+        ((np.array([0]),), ((4, 2), (3, 2)), "1 index arrays for 2 tables"),
+        ((np.array([0]), np.array([0])), ((4, 2), (3, 3)), r"table 1 has shape \(3, 3\)"),
+    ],
+)
+def test_embedding_layer_norm_rejects_mismatched_inputs(indices, tables, message):
+    tensors = [ag.tensor(np.zeros(shape)) for shape in tables]
+    with pytest.raises(ValueError, match=message):
+        ag.nn.functional.embedding_layer_norm(indices, tensors)
 
 
 # ---- cast and device moves
