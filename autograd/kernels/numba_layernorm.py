@@ -1,6 +1,6 @@
 """Fused Numba LayerNorm over the last axis (twins of ``reference.py``'s).
 
-Forward: one row per ``prange`` iteration; the row stays in L1 while its mean, variance and
+Forward: one row at a time on each thread; the row stays in L1 while its mean, variance and
 output are computed (the reference makes about eight passes over memory). The fused forwards
 build the row first, in the same pass: a residual sum (``add_layer_norm_forward``) or a sum of
 embedding lookups (``embedding_layer_norm_forward``: BERT's input embeddings, 1.33 -> 0.49 ms
@@ -225,8 +225,8 @@ def add_layer_norm_forward(
     """LayerNorm(dropout(x + x_bias) + residual) in one pass; ``(y, s, mean, rstd)`` as the
     reference.
 
-    Without ``keep_sum`` each sum goes to a scratch row of its thread, in L1 until normalized:
-    one (R, N) array written instead of two.
+    Without ``keep_sum`` each sum goes to a scratch row of its chunk of rows, in L1 until
+    normalized: one (R, N) array written instead of two.
     """
     params = [a for a in (weight, bias, x_bias) if a is not None]
     same = all(a.dtype == x.dtype for a in params + [residual])

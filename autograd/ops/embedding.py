@@ -35,14 +35,27 @@ def embedding(indices, weight: Tensor, padding_idx: int | None = None) -> Tensor
     Shapes:
         indices (...) integers in [0, V); weight (V, D); returns (..., D).
     """
-    indices = indices.data if isinstance(indices, Tensor) else get_xp(weight.data).asarray(indices)
-    if indices.dtype.kind not in "iu":
-        raise TypeError(f"embedding: indices must be integers, got {indices.dtype}")
-    num_embeddings = weight.shape[0]
-    if indices.size and (int(indices.min()) < 0 or int(indices.max()) >= num_embeddings):
-        bad = int(indices.max()) if int(indices.max()) >= num_embeddings else int(indices.min())
-        raise ValueError(f"embedding: index {bad} is outside the table's {num_embeddings} rows")
+    indices = _index_array(indices, weight, "embedding", "indices", "the table's")
     return Embedding.apply(weight, indices=indices, padding_idx=padding_idx)
+
+
+def _index_array(indices, table: Tensor, op: str, what: str, whose: str):
+    """``indices`` as an array of ``table``'s module, checked to be integers in [0, rows).
+
+    ``op``, ``what`` and ``whose`` word the errors: "{op}: {what} must be integers" and
+    "{op}: index 7 is outside {whose} 5 rows".
+    """
+    if isinstance(indices, Tensor):
+        indices = indices.data
+    else:
+        indices = get_xp(table.data).asarray(indices)
+    if indices.dtype.kind not in "iu":
+        raise TypeError(f"{op}: {what} must be integers, got {indices.dtype}")
+    rows = table.shape[0]
+    if indices.size and (int(indices.min()) < 0 or int(indices.max()) >= rows):
+        bad = int(indices.max()) if int(indices.max()) >= rows else int(indices.min())
+        raise ValueError(f"{op}: index {bad} is outside {whose} {rows} rows")
+    return indices
 
 
 class EmbeddingLayerNorm(Function):
@@ -107,34 +120,25 @@ def embedding_layer_norm(
             f"embedding_layer_norm: {len(padding_idx)} padding_idx entries for {len(tables)} "
             "tables; give one per table (None where a table has none)"
         )
-    xp = get_xp(tables[0].data)
-    arrays = tuple(i.data if isinstance(i, Tensor) else xp.asarray(i) for i in indices)
     dim = tables[0].shape[-1]
-    for k, (index, table) in enumerate(zip(arrays, tables, strict=True)):
+    arrays = []
+    for k, (index, table) in enumerate(zip(indices, tables, strict=True)):
         if table.ndim != 2 or table.shape[1] != dim:
             raise ValueError(
                 f"embedding_layer_norm: table {k} has shape {table.shape}, expected (rows, {dim})"
             )
-        if index.dtype.kind not in "iu":
-            raise TypeError(
-                f"embedding_layer_norm: indices {k} must be integers, got {index.dtype}"
-            )
-        if index.shape != arrays[0].shape:
+        index = _index_array(index, table, "embedding_layer_norm", f"indices {k}", f"table {k}'s")
+        if arrays and index.shape != arrays[0].shape:
             raise ValueError(
                 f"embedding_layer_norm: indices {k} have shape {index.shape}, but indices 0 "
                 f"have {arrays[0].shape}; broadcast them to one shape first"
             )
-        rows = table.shape[0]
-        if index.size and (int(index.min()) < 0 or int(index.max()) >= rows):
-            bad = int(index.max()) if int(index.max()) >= rows else int(index.min())
-            raise ValueError(
-                f"embedding_layer_norm: index {bad} is outside table {k}'s {rows} rows"
-            )
+        arrays.append(index)
     for name, param in (("weight", weight), ("bias", bias)):
         if param is not None and param.shape != (dim,):
             raise ValueError(
                 f"embedding_layer_norm: {name} has shape {param.shape}, expected ({dim},)"
             )
     return EmbeddingLayerNorm.apply(
-        weight, bias, *tables, indices=arrays, padding_idx=padding_idx, eps=eps
+        weight, bias, *tables, indices=tuple(arrays), padding_idx=padding_idx, eps=eps
     )
