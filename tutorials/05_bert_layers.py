@@ -161,10 +161,10 @@ print(f"max |by hand - minibert| = {np.abs(by_hand - theirs).max():.1e}")
 # as `padding_idx`, never receives a gradient: padding carries no word meaning.
 #
 # minibert computes exactly this sum, in this order, but as one autograd node,
-# `autograd.nn.functional.embedding_layer_norm`: its kernel gathers each token's three rows,
-# adds them and normalizes the sum while it is in cache, instead of writing a $(B, T, H)$ array
-# per lookup and per addition (tutorial 03 shows why fewer passes over memory pay). Its backward
-# is LayerNorm's, then one scatter-add per table.
+# `autograd.nn.functional.embedding_layer_norm`: its kernel gathers each token's three rows and
+# adds them in one pass, then hands the sum to the LayerNorm kernel, instead of writing a
+# $(B, T, H)$ array per lookup and per addition (tutorial 03 shows why fewer passes over memory
+# pay). Its backward is LayerNorm's, then one scatter-add per table.
 
 # %%
 assert np.allclose(by_hand, theirs, atol=1e-5)  # checkpoint

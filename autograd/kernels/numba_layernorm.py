@@ -1,10 +1,15 @@
 """Fused Numba LayerNorm over the last axis (twins of ``reference.py``'s).
 
-Forward: one row at a time on each thread; the row stays in L1 while its mean, variance and
-output are computed (the reference makes about eight passes over memory). The fused forwards
-build the row first, in the same pass: a residual sum (``add_layer_norm_forward``) or a sum of
-embedding lookups (``embedding_layer_norm_forward``: BERT's input embeddings, 1.33 -> 0.49 ms
-on a 32 x 128 batch of the tiny config, 3.2 -> 0.9 ms at MiniLM's shape).
+Forward: one row per ``prange`` iteration; the row stays in L1 while its mean, variance and
+output are computed (the reference makes about eight passes over memory). The fused
+``add_layer_norm_forward`` builds the row (the residual sum) in the same pass.
+
+BERT's input embeddings take two: ``embedding_layer_norm_forward`` gathers each token's rows
+from the tables and sums them into one (R, N) array, then runs this module's LayerNorm on it
+(instead of an array per lookup and per sum: 1.33 -> 0.62 ms on a 32 x 128 batch of the tiny
+config, 3.2 -> 1.15 ms at MiniLM's shape; one pass measured 0.49 and 0.92). The second pass is
+the LayerNorm kernel itself, so y is its result on the sum bit for bit: the same helper inlined
+into a different kernel may round its reductions differently under fast-math reassociation.
 
 Backward: one pass over the rows. ``grad_weight`` and ``grad_bias`` are sums over every row, so
 rows are split into a fixed number of chunks, each chunk sums into its own partial row, and the
@@ -22,15 +27,18 @@ from autograd.kernels.numba_common import as_rows, helper, launch, row_kernel, s
 from autograd.kernels.numba_dropout import kept, mask_args
 from autograd.kernels.registry import NUMBA, register
 
-# Row chunks: enough to balance two (or a few more) cores, few enough that per-chunk work (the
-# partial sums for grad_weight/grad_bias and their final reduction, a forward's scratch row) is
-# negligible. Fixed, so results are reproducible.
+# Partial sums for grad_weight/grad_bias: enough chunks to balance two (or a few more) cores,
+# few enough that the final reduction is negligible. Fixed, so results are reproducible.
 _CHUNKS = 16
 
 
 @helper
-def _row_stats(s, eps):
-    """(mean, rstd) of one row ``s``."""
+def _normalize_row(s, weight, bias, eps, y):
+    """y = (s - mean) * rstd * weight + bias for one row ``s``; returns (mean, rstd).
+
+    ``y`` may be ``s`` itself (each element is read before it is overwritten), but then the
+    last loop runs one element at a time (see ``add_layer_norm_forward``).
+    """
     n = s.shape[0]
     inv_n = s.dtype.type(1) / s.dtype.type(n)
     total = s.dtype.type(0)
@@ -48,18 +56,7 @@ def _row_stats(s, eps):
         c = s[j] - mu
         sq += c * c
     r = s.dtype.type(1) / np.sqrt(sq * inv_n + eps)
-    return mu, r
-
-
-@helper
-def _normalize_row(s, weight, bias, eps, y):
-    """y = (s - mean) * rstd * weight + bias for one row ``s``; returns (mean, rstd).
-
-    ``y`` must not be ``s``: given two names for one row, LLVM's run-time overlap check fails
-    and the loop runs one element at a time (measured 0.52 against 0.28 ms on (4096, 128)).
-    """
-    mu, r = _row_stats(s, eps)
-    for j in range(s.shape[0]):
+    for j in range(n):
         y[j] = ((s[j] - mu) * r) * weight[j] + bias[j]
     return mu, r
 
@@ -77,54 +74,41 @@ def _forward_rows(x, weight, bias, eps, y, mean, rstd):
 
 @row_kernel
 def _add_forward_rows(x, x_bias, seed, threshold, keep_scale, dropout, residual, weight, bias, eps,
-                      s, keep_sum, y, mean, rstd):  # fmt: skip
+                      s, y, mean, rstd):  # fmt: skip
     """s[i] = dropout(x[i] + x_bias) + residual[i], then y[i] = LayerNorm(s[i]) while the row is
     in L1.
 
     ``x_bias`` is zeros when there is none; the dropout mask is ``numba_dropout``'s counter hash
-    of the flat index i * n + j (as ``dropout_apply`` on (R, N) gives). Without ``keep_sum``
-    the sums are not kept: each goes to a scratch row of its chunk of rows, and ``s`` is unused.
-    The normalization is the one ``_forward_rows`` runs, so y is bit for bit the LayerNorm
-    kernel's result on s.
+    of the flat index i * n + j (as ``dropout_apply`` on (R, N) gives). The normalization is the
+    one ``_forward_rows`` runs, so y is bit for bit the LayerNorm kernel's result on s.
     """
-    n_rows, n = x.shape
+    n = x.shape[1]
     zero = x.dtype.type(0)
-    for c in prange(_CHUNKS):
-        scratch = np.empty(n, dtype=x.dtype)
-        for i in range(c * n_rows // _CHUNKS, (c + 1) * n_rows // _CHUNKS):
-            row = s[i] if keep_sum else scratch
-            if dropout:
-                first = i * n
-                for j in range(n):
-                    keep = keep_scale if kept(first + j, seed, threshold) else zero
-                    row[j] = (x[i, j] + x_bias[j]) * keep + residual[i, j]
-            else:
-                for j in range(n):
-                    row[j] = (x[i, j] + x_bias[j]) + residual[i, j]
-            mean[i], rstd[i] = _normalize_row(row, weight, bias, eps, y[i])
+    for i in prange(x.shape[0]):
+        if dropout:
+            first = i * n
+            for j in range(n):
+                keep = keep_scale if kept(first + j, seed, threshold) else zero
+                s[i, j] = (x[i, j] + x_bias[j]) * keep + residual[i, j]
+        else:
+            for j in range(n):
+                s[i, j] = (x[i, j] + x_bias[j]) + residual[i, j]
+        mean[i], rstd[i] = _normalize_row(s[i], weight, bias, eps, y[i])
 
 
 @row_kernel
-def _embedding_forward_rows(tables, indices, weight, bias, eps, s, keep_sum, y, mean, rstd):
-    """s[i] = tables[0][indices[0][i]] + tables[1][indices[1][i]] + ... (left to right, as the
-    reference adds), then y[i] = LayerNorm(s[i]) while the row is in L1.
-
-    The rows are gathered straight from the tables: no (R, D) array per lookup, no pass per sum.
-    ``s`` and ``keep_sum`` as in ``_add_forward_rows``.
-    """
-    n_rows, n = y.shape
-    for c in prange(_CHUNKS):
-        scratch = np.empty(n, dtype=y.dtype)
-        for i in range(c * n_rows // _CHUNKS, (c + 1) * n_rows // _CHUNKS):
-            row = s[i] if keep_sum else scratch
-            first = tables[0][indices[0][i]]
+def _gather_sum_rows(tables, indices, s):
+    """s[i] = tables[0][indices[0][i]] + tables[1][indices[1][i]] + ..., left to right as the
+    reference adds: the rows are gathered straight from the tables."""
+    n = s.shape[1]
+    for i in prange(s.shape[0]):
+        first = tables[0][indices[0][i]]
+        for j in range(n):
+            s[i, j] = first[j]
+        for k in range(1, len(tables)):
+            looked_up = tables[k][indices[k][i]]
             for j in range(n):
-                row[j] = first[j]
-            for k in range(1, len(tables)):
-                looked_up = tables[k][indices[k][i]]
-                for j in range(n):
-                    row[j] += looked_up[j]
-            mean[i], rstd[i] = _normalize_row(row, weight, bias, eps, y[i])
+                s[i, j] += looked_up[j]
 
 
 @row_kernel
@@ -207,12 +191,6 @@ def layer_norm_forward(x, weight, bias, eps):
     return y.reshape(x.shape), mean.reshape(stats_shape), rstd.reshape(stats_shape)
 
 
-def _sums(shape, dtype, keep_sum):
-    """The (R, N) sums of the fused forwards when kept for the backward, else a placeholder
-    (the kernels then sum each row in a scratch row, in L1 until it is normalized)."""
-    return np.empty(shape if keep_sum else (1, shape[1]), dtype=dtype)
-
-
 def _dropout_args(dtype, p, seed):
     """``numba_dropout.mask_args`` and whether to drop at all (no dropout when p is 0)."""
     return (*mask_args(dtype, p, seed), p > 0.0)
@@ -225,8 +203,10 @@ def add_layer_norm_forward(
     """LayerNorm(dropout(x + x_bias) + residual) in one pass; ``(y, s, mean, rstd)`` as the
     reference.
 
-    Without ``keep_sum`` each sum goes to a scratch row of its chunk of rows, in L1 until
-    normalized: one (R, N) array written instead of two.
+    Without ``keep_sum`` the sums go to a temporary, not returned. Written into y and
+    normalized in place, they would cost less memory but more time: given two names for one
+    row, LLVM's run-time overlap check fails and the normalize loop runs one element at a time
+    (measured 0.49 against 0.30 ms on (4096, 128), 1.03 against 0.62 ms on (4096, 384)).
     """
     params = [a for a in (weight, bias, x_bias) if a is not None]
     same = all(a.dtype == x.dtype for a in params + [residual])
@@ -243,15 +223,15 @@ def add_layer_norm_forward(
     n = x.shape[-1]
     x2, r2 = as_rows(x), as_rows(residual)  # (..., N) -> (R, N)
     y = np.empty(x2.shape, dtype=x.dtype)
-    s = _sums(x2.shape, x.dtype, keep_sum)
+    s = np.empty(x2.shape, dtype=x.dtype)
     mean = np.empty(x2.shape[0], dtype=x.dtype)
     rstd = np.empty(x2.shape[0], dtype=x.dtype)
     w, b = _param(weight, n, x.dtype, 1), _param(bias, n, x.dtype, 0)
     xb = _param(x_bias, n, x.dtype, 0)
     dropout = _dropout_args(x.dtype, p, seed)
     launch(
-        _add_forward_rows, y.size, x2, xb, *dropout, r2, w, b, x.dtype.type(eps), s,
-        keep_sum, y, mean, rstd,
+        _add_forward_rows, y.size, x2, xb, *dropout, r2, w, b, x.dtype.type(eps), s, y, mean,
+        rstd,
     )  # fmt: skip
     stats_shape = x.shape[:-1] + (1,)
     return (
@@ -259,60 +239,6 @@ def add_layer_norm_forward(
         s.reshape(x.shape) if keep_sum else None,
         mean.reshape(stats_shape),
         rstd.reshape(stats_shape),
-    )
-
-
-def _writable(a: np.ndarray) -> np.ndarray:
-    """``a``, or a copy when it is read-only: Numba types a tuple only when its arrays agree,
-    read-only flag included (a broadcast position index is read-only)."""
-    return a if a.flags.writeable else a.copy()
-
-
-@register("embedding_layer_norm_forward", NUMBA)
-def embedding_layer_norm_forward(tables, indices, weight, bias, eps, keep_sum=True):
-    """LayerNorm of the summed lookups ``tables[k][indices[k]]`` in one pass; ``(y, s, mean,
-    rstd)`` as the reference twin."""
-    params = [a for a in (weight, bias) if a is not None]
-    dtype = tables[0].dtype if tables else None
-    n = tables[0].shape[-1] if tables and tables[0].ndim == 2 else 0
-    usable = (
-        supported(*tables, *params)
-        and all(t.ndim == 2 and t.shape[1] == n and t.dtype == dtype for t in tables)
-        and all(p.dtype == dtype for p in params)
-        and n > 0
-        and len(indices) == len(tables)
-        and all(isinstance(i, np.ndarray) and i.dtype.kind in "iu" for i in indices)
-        and len({i.shape for i in indices}) == 1
-    )
-    if usable:
-        flat = tuple(
-            _writable(np.ascontiguousarray(i, dtype=np.int64)).reshape(-1) for i in indices
-        )  # (...) -> (R,) each
-        # Negative or out-of-range rows: the compiled gather would read outside its table; the
-        # reference wraps negatives and raises on the rest, as NumPy's take does.
-        usable = all(
-            f.size == 0 or (int(f.min()) >= 0 and int(f.max()) < t.shape[0])
-            for f, t in zip(flat, tables, strict=True)
-        )
-    if not usable:
-        return reference.embedding_layer_norm_forward(tables, indices, weight, bias, eps, keep_sum)
-    lookups = tuple(_writable(np.ascontiguousarray(t)) for t in tables)  # usually no copy
-    n_rows = flat[0].size
-    y = np.empty((n_rows, n), dtype=dtype)
-    s = _sums(y.shape, dtype, keep_sum)
-    mean = np.empty(n_rows, dtype=dtype)
-    rstd = np.empty(n_rows, dtype=dtype)
-    w, b = _param(weight, n, dtype, 1), _param(bias, n, dtype, 0)
-    launch(
-        _embedding_forward_rows, y.size, lookups, flat, w, b, dtype.type(eps), s,
-        keep_sum, y, mean, rstd,
-    )  # fmt: skip
-    lead = indices[0].shape
-    return (
-        y.reshape(lead + (n,)),  # (R, D) -> (..., D)
-        s.reshape(lead + (n,)) if keep_sum else None,
-        mean.reshape(lead + (1,)),
-        rstd.reshape(lead + (1,)),
     )
 
 
@@ -367,6 +293,49 @@ def add_layer_norm_backward(grad_out, s, weight, mean, rstd, has_bias, has_x_bia
         part_b.sum(axis=0) if has_bias else None,
         part_h.sum(axis=0) if has_x_bias else None,
     )
+
+
+def _writable(a: np.ndarray) -> np.ndarray:
+    """``a``, or a copy when it is read-only: Numba types a tuple only when its arrays agree,
+    read-only flag included (a broadcast position index is read-only)."""
+    return a if a.flags.writeable else a.copy()
+
+
+@register("embedding_layer_norm_forward", NUMBA)
+def embedding_layer_norm_forward(tables, indices, weight, bias, eps, keep_sum=True):
+    """LayerNorm of the summed lookups ``tables[k][indices[k]]``; ``(y, s, mean, rstd)`` as the
+    reference twin. Two passes: the gathered sum, then ``layer_norm_forward`` on it."""
+    params = [a for a in (weight, bias) if a is not None]
+    dtype = tables[0].dtype if tables else None
+    n = tables[0].shape[-1] if tables and tables[0].ndim == 2 else 0
+    usable = (
+        supported(*tables, *params)
+        and all(t.ndim == 2 and t.shape[1] == n and t.dtype == dtype for t in tables)
+        and all(p.dtype == dtype for p in params)
+        and n > 0
+        and len(indices) == len(tables)
+        and all(isinstance(i, np.ndarray) and i.dtype.kind in "iu" for i in indices)
+        and len({i.shape for i in indices}) == 1
+    )
+    if usable:
+        flat = tuple(
+            _writable(np.ascontiguousarray(i, dtype=np.int64)).reshape(-1) for i in indices
+        )  # (...) -> (R,) each
+        # Negative or out-of-range rows: the compiled gather would read outside its table; the
+        # reference wraps negatives and raises on the rest, as NumPy's take does.
+        usable = all(
+            f.size == 0 or (int(f.min()) >= 0 and int(f.max()) < t.shape[0])
+            for f, t in zip(flat, tables, strict=True)
+        )
+    if not usable:
+        return reference.embedding_layer_norm_forward(tables, indices, weight, bias, eps, keep_sum)
+    lookups = tuple(_writable(np.ascontiguousarray(t)) for t in tables)  # usually no copy
+    lead = indices[0].shape
+    s = np.empty((flat[0].size, n), dtype=dtype)
+    launch(_gather_sum_rows, s.size, lookups, flat, s)
+    s = s.reshape(lead + (n,))  # (R, D) -> (..., D)
+    y, mean, rstd = layer_norm_forward(s, weight, bias, eps)
+    return y, (s if keep_sum else None), mean, rstd
 
 
 @register("layer_norm_backward", NUMBA)

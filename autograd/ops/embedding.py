@@ -60,12 +60,13 @@ def _index_array(indices, table: Tensor, op: str, what: str, whose: str):
 
 class EmbeddingLayerNorm(Function):
     """y = LayerNorm(tables[0][indices[0]] + tables[1][indices[1]] + ...): the input embeddings
-    of a transformer (word + token type + position, then LayerNorm) as one node and one pass.
+    of a transformer (word + token type + position, then LayerNorm) as one node.
 
     Run as separate ops, each lookup writes a (..., D) array, each sum reads two and writes one,
-    and the LayerNorm reads the last; the kernel gathers the rows, sums and normalizes them
-    while they are in cache. The sum s is kept (when a graph is recorded) for the backward,
-    LayerNorm's: every table's gradient is dL/ds scattered back to the rows it looked up.
+    and the LayerNorm reads the last; the kernel gathers the rows and sums them in one pass,
+    then normalizes the sum with the LayerNorm kernel. The sum s is kept (when a graph is
+    recorded) for the backward, LayerNorm's: every table's gradient is dL/ds scattered back to
+    the rows it looked up.
     """
 
     @staticmethod

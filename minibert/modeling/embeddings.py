@@ -66,8 +66,8 @@ class BertEmbeddings(nn.Module):
     def forward(self, input_ids, token_type_ids, position_ids, inputs_embeds=None):
         ln = self.LayerNorm
         if inputs_embeds is None and self.position_embedding_type == "absolute":
-            # The three lookups, their sum and the LayerNorm as one node, gathered and
-            # normalized in one pass over the rows; the same sum, word + type + position.
+            # The three lookups, their sum and the LayerNorm as one node: the rows gathered and
+            # summed in one pass, then normalized; the same sum, word + type + position.
             ids, types, positions = (
                 i.data if isinstance(i, Tensor) else i
                 for i in (input_ids, token_type_ids, position_ids)
