@@ -203,6 +203,42 @@ def measure_compile() -> dict:
     }
 
 
+def cpu_description() -> str:
+    """The CPU as Linux reports it: model name, family/model numbers and the vector extensions
+    that decide which kernels BLAS libraries pick ("" where /proc/cpuinfo is absent)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return ""
+    fields = {}
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
+        if not line.strip():
+            break  # the first processor is enough
+    flags = set(fields.get("flags", "").split())
+    extensions = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_tile") if f in flags]
+    return (
+        f"{fields.get('model name', '?')} (family {fields.get('cpu family', '?')}, "
+        f"model {fields.get('model', '?')}; {' '.join(extensions) or 'no AVX2'})"
+    )
+
+
+def blas_description() -> str:
+    """NumPy's BLAS, its version and, for OpenBLAS, the CPU kernels it runs."""
+    import numpy
+
+    from autograd.kernels import blas_threads
+
+    try:
+        blas = numpy.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        name = f"{blas.get('name', '?')} {blas.get('version', '')}".strip()
+    except (KeyError, TypeError, ValueError):
+        name = "unknown"
+    core = blas_threads.core_name()
+    return f"{name}, {core} kernels" if core else name
+
+
 def machine_info() -> dict:
     import numba
     import numpy
@@ -210,6 +246,8 @@ def machine_info() -> dict:
     return {
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
+        "cpu": cpu_description(),
+        "numpy_blas": blas_description(),
         "cpu_count": os.cpu_count(),
         "python": platform.python_version(),
         "numpy": numpy.__version__,
@@ -300,9 +338,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     rows, notes = run_sections(names, ctx)
     info["load_average_at_end"] = os.getloadavg()
+    notes.append(f"CPU: {info['cpu']}; NumPy's BLAS: {info['numpy_blas']}")
     if ctx.torch is None:
         notes.append("torch not importable: no torch rows")
     else:
+        torch_blas = "MKL" if ctx.torch.backends.mkl.is_available() else "its own build's BLAS"
+        notes.append(f"torch {ctx.torch.__version__} multiplies with {torch_blas}")
         notes.append(
             f"in-process torch rows (kernels, matmul) share libgomp with Numba: both ran with "
             f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')} (torch alone, spinning, can be "

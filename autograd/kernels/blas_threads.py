@@ -36,7 +36,7 @@ import numpy as np
 # saves (a pool round trip is 20-50 us; a (128 x 64) @ (64 x 128) product takes ~10 us).
 MIN_WORK_PER_THREAD = 1 << 22
 
-_state: dict = {"lib": None, "searched": False, "pool": None, "pool_size": 0}
+_state: dict = {"lib": None, "core": None, "searched": False, "pool": None, "pool_size": 0}
 
 
 def _openblas():
@@ -59,6 +59,10 @@ def _openblas():
                 setter.argtypes, setter.restype = [ctypes.c_int], None
                 getter.argtypes, getter.restype = [], ctypes.c_int
                 _state["lib"] = (setter, getter)
+                core = getattr(lib, f"{prefix}_get_corename{suffix}", None)
+                if core is not None:
+                    core.argtypes, core.restype = [], ctypes.c_char_p
+                    _state["core"] = core
                 return _state["lib"]
     return None
 
@@ -66,6 +70,17 @@ def _openblas():
 def available() -> bool:
     """Whether this process's BLAS is an OpenBLAS whose thread count we can set."""
     return _openblas() is not None
+
+
+def core_name() -> str | None:
+    """The CPU kernels OpenBLAS picked for this machine ("SkylakeX", "Haswell", ...), or None.
+
+    A build for many CPUs picks them at load time from the CPU's model number and features; a
+    virtual machine that hides the model gets the newest family its features allow.
+    """
+    _openblas()
+    core = _state["core"]
+    return core().decode() if core is not None else None
 
 
 def blas_threads() -> int:

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import platform
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -91,3 +96,18 @@ def test_the_dispatcher_splits_attention_stacks_when_blas_has_threads(monkeypatc
     scores = get_kernel("matmul", q, backend="numba")(q, k, transpose_b=True)
     assert calls and calls[0] >= 2
     np.testing.assert_allclose(scores, q @ np.swapaxes(k, -1, -2), rtol=1e-5, atol=1e-4)
+
+
+@needs_openblas
+def test_core_name_reports_the_kernels_openblas_was_told_to_run():
+    # OPENBLAS_CORETYPE picks the kernels at load time; Haswell's need AVX2 and FMA, which every
+    # x86 machine this project runs on has. The name must come back as OpenBLAS spells it.
+    if platform.machine() not in ("x86_64", "AMD64"):
+        pytest.skip("the Haswell kernels exist only on x86-64")
+    script = "import autograd.kernels.blas_threads as b; print(b.core_name())"
+    env = {**os.environ, "OPENBLAS_CORETYPE": "Haswell"}
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "Haswell"
+    assert blas_threads.core_name()  # and this process's own choice is a name, not None
