@@ -69,7 +69,7 @@ class Function:
         """Run ``forward`` on the inputs' arrays and, in grad mode, record the graph node."""
         from autograd.tensor import Tensor  # tensor.py builds on this module
 
-        _check_compatible(cls.__name__, inputs)
+        check_compatible(cls.__name__, inputs)
         arrays = [t.data if t is not None else None for t in inputs]
         needs_input_grad = tuple(t is not None and t.requires_grad for t in inputs)
         record = is_grad_enabled() and any(needs_input_grad)
@@ -87,8 +87,8 @@ class Function:
         return out
 
 
-def _check_compatible(name: str, inputs: tuple) -> None:
-    """Inputs of one op must share an array module and a floating dtype.
+def check_compatible(name: str, inputs: tuple) -> None:
+    """Inputs of one op (tensors, or None) must share an array module and a floating dtype.
 
     NumPy would silently promote float32 + float64 to float64; in a float32 training run that
     doubles memory and halves speed without a word, so we refuse and say how to fix it.

@@ -141,13 +141,23 @@ def _normal_cdf_pdf_f32(x):
 # into the activation (zeros when there is none: adding 0 is exact).
 
 
+@helper
+def _gelu_erf_f32(xi):
+    cdf, _ = _normal_cdf_pdf_f32(xi)
+    return xi * cdf
+
+
+@helper
+def _gelu_erf(xi):
+    cdf, _ = _normal_cdf_pdf(xi)
+    return xi * cdf
+
+
 @row_kernel
 def _gelu_erf_forward_f32(x, bias, out):
     for i in prange(x.shape[0]):
         for j in range(x.shape[1]):
-            xi = x[i, j] + bias[j]
-            cdf, _ = _normal_cdf_pdf_f32(xi)
-            out[i, j] = xi * cdf
+            out[i, j] = _gelu_erf_f32(x[i, j] + bias[j])
 
 
 @row_kernel
@@ -163,9 +173,7 @@ def _gelu_erf_backward_f32(x, bias, grad_out, out):
 def _gelu_erf_forward(x, bias, out):
     for i in prange(x.shape[0]):
         for j in range(x.shape[1]):
-            xi = np.float64(x[i, j] + bias[j])
-            cdf, _ = _normal_cdf_pdf(xi)
-            out[i, j] = xi * cdf
+            out[i, j] = _gelu_erf(np.float64(x[i, j] + bias[j]))
 
 
 @row_kernel
@@ -177,20 +185,50 @@ def _gelu_erf_backward(x, bias, grad_out, out):
             out[i, j] = grad_out[i, j] * (cdf + xi * pdf)
 
 
+@helper
+def _gelu_tanh(xi, one, c0, c1, minus_two):
+    """x * sigmoid(2u), u = sqrt(2/pi) (x + 0.044715 x^3): equal to 0.5 x (1 + tanh u)."""
+    u = c0 * (xi + c1 * xi * xi * xi)
+    e = fast_exp(minus_two * abs(u))
+    s = (one if u >= 0 else e) / (one + e)
+    return xi * s
+
+
 @row_kernel
 def _gelu_tanh_forward(x, bias, out):
-    """x * sigmoid(2u), u = sqrt(2/pi) (x + 0.044715 x^3): equal to 0.5 x (1 + tanh u)."""
-    one = x.dtype.type(1)
-    c0 = x.dtype.type(_SQRT_TWO_OVER_PI)
-    c1 = x.dtype.type(_GELU_CUBIC)
-    minus_two = x.dtype.type(-2)
+    one, c0 = x.dtype.type(1), x.dtype.type(_SQRT_TWO_OVER_PI)
+    c1, minus_two = x.dtype.type(_GELU_CUBIC), x.dtype.type(-2)
     for i in prange(x.shape[0]):
         for j in range(x.shape[1]):
-            xi = x[i, j] + bias[j]
-            u = c0 * (xi + c1 * xi * xi * xi)
-            e = fast_exp(minus_two * abs(u))
-            s = (one if u >= 0 else e) / (one + e)
-            out[i, j] = xi * s
+            out[i, j] = _gelu_tanh(x[i, j] + bias[j], one, c0, c1, minus_two)
+
+
+# In place: the same per-element arithmetic written over x, for ``gelu_forward_``. These take x
+# as their only array rather than ``out=x``: handed one array under two names, LLVM's run-time
+# overlap check fails and the loop runs one element at a time instead of sixteen.
+
+
+@row_kernel
+def _gelu_erf_forward_f32_(x, bias):
+    for i in prange(x.shape[0]):
+        for j in range(x.shape[1]):
+            x[i, j] = _gelu_erf_f32(x[i, j] + bias[j])
+
+
+@row_kernel
+def _gelu_erf_forward_(x, bias):
+    for i in prange(x.shape[0]):
+        for j in range(x.shape[1]):
+            x[i, j] = _gelu_erf(np.float64(x[i, j] + bias[j]))
+
+
+@row_kernel
+def _gelu_tanh_forward_(x, bias):
+    one, c0 = x.dtype.type(1), x.dtype.type(_SQRT_TWO_OVER_PI)
+    c1, minus_two = x.dtype.type(_GELU_CUBIC), x.dtype.type(-2)
+    for i in prange(x.shape[0]):
+        for j in range(x.shape[1]):
+            x[i, j] = _gelu_tanh(x[i, j] + bias[j], one, c0, c1, minus_two)
 
 
 @row_kernel
@@ -242,6 +280,26 @@ def gelu_forward(x, approximate="none", bias=None):
         kernel = _gelu_erf_forward_f32
     launch(kernel, out.size, rows, bias_row, out)
     return out.reshape(x.shape)
+
+
+@register("gelu_forward_", NUMBA)
+def gelu_forward_(x, approximate="none", bias=None):
+    """``gelu_forward`` written over x, which it returns: no second array of x's size.
+
+    x must be a writable floating array that no one else needs (the caller's promise). The
+    kernels need it C-contiguous, so that its rows are a view of it; anything else goes through
+    the reference twin, which computes aside and copies back.
+    """
+    bias_ok = bias is None or (supported(bias) and bias.shape in ((x.shape[-1],), ()))
+    usable = supported(x) and x.flags.c_contiguous and x.flags.writeable and x.size > 0
+    if not usable or approximate not in ("none", "tanh") or not bias_ok:
+        return reference.gelu_forward_(x, approximate, bias)
+    rows, bias_row = _as_rows_and_bias(x, bias)  # (..., N) -> (R, N), a view of x
+    kernel = _gelu_tanh_forward_ if approximate == "tanh" else _gelu_erf_forward_
+    if approximate == "none" and x.dtype == np.float32:
+        kernel = _gelu_erf_forward_f32_
+    launch(kernel, rows.size, rows, bias_row)
+    return x
 
 
 @register("gelu_backward", NUMBA)

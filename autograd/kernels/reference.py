@@ -307,6 +307,13 @@ def gelu_forward(x, approximate="none", bias=None):
     return (0.5 * x * (1.0 + erf(x * _SQRT_HALF))).astype(x.dtype, copy=False)
 
 
+@register("gelu_forward_")
+def gelu_forward_(x, approximate="none", bias=None):
+    """``gelu_forward`` written over x (a writable floating array); returns x."""
+    x[...] = gelu_forward(x, approximate, bias)
+    return x
+
+
 @register("gelu_backward")
 def gelu_backward(x, grad_out, approximate="none", bias=None):
     """d GELU / dx times ``grad_out``, at x + ``bias`` when a bias is given (see the forward)."""

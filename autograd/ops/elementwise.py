@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 from autograd.backend import get_xp, is_floating
-from autograd.function import Function
+from autograd.engine import is_grad_enabled
+from autograd.function import Function, check_compatible
 from autograd.kernels import get_kernel
 from autograd.tensor import Tensor
 
@@ -296,12 +297,20 @@ def relu(a: Tensor) -> Tensor:
     return ReLU.apply(a)
 
 
-def gelu(a: Tensor, approximate: str = "none", bias: Tensor | None = None) -> Tensor:
+def gelu(
+    a: Tensor, approximate: str = "none", bias: Tensor | None = None, inplace: bool = False
+) -> Tensor:
     r"""GELU(x) = x \Phi(x). ``approximate="none"``: the exact erf form (BERT, transformers'
     ``"gelu"``); ``"tanh"``: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) (``"gelu_new"``).
 
     ``bias``: a vector along the last axis added first, GELU(a + bias) in one pass (a linear
     layer's bias, when the layer is run without it); differentiated too.
+
+    ``inplace``: write the result over ``a`` and return ``a`` itself, as PyTorch's
+    ``F.relu(x, inplace=True)``: no second array of a's size to allocate and write, which on a
+    (4096, 1536) float32 activation is 25 MB less memory traffic. Only where no graph is being
+    recorded (under ``no_grad``, or nothing requires grad): the backward needs the input this
+    would overwrite, so in grad mode it raises.
     """
     if approximate not in ("none", "tanh"):
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
@@ -309,7 +318,18 @@ def gelu(a: Tensor, approximate: str = "none", bias: Tensor | None = None) -> Te
         raise ValueError(
             f"gelu: bias must be a vector as long as the last axis of {a.shape}, got {bias.shape}"
         )
-    return GELU.apply(a, bias, approximate=approximate)
+    if not inplace:
+        return GELU.apply(a, bias, approximate=approximate)
+    check_compatible("gelu", (a, bias))
+    if is_grad_enabled() and (a.requires_grad or (bias is not None and bias.requires_grad)):
+        raise RuntimeError(
+            "gelu(inplace=True) would overwrite the input that its backward needs; use "
+            "inplace=False while a graph is recorded, or run under autograd.no_grad()"
+        )
+    if not is_floating(a.dtype):
+        raise TypeError(f"gelu(inplace=True) needs a floating tensor to write into, got {a.dtype}")
+    get_kernel("gelu_forward_", a.data)(a.data, approximate, None if bias is None else bias.data)
+    return a
 
 
 # ------------------------------------------------------------------------------ casts, select

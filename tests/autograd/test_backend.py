@@ -247,6 +247,17 @@ def test_adamw_kernel_on_device():
         np.testing.assert_allclose(device.get(), host_array, rtol=1e-13)
 
 
+def test_gelu_in_place_writes_over_the_device_array():
+    values = normal(4, 5) * 3
+    x, bias = ag.Tensor(sx.asarray(values)), ag.Tensor(sx.asarray(normal(5)))
+    device_array = x.data
+    expected = ag.gelu(ag.Tensor(values), bias=ag.Tensor(bias.data.get())).data
+    with ag.no_grad():
+        assert ag.gelu(x, bias=bias, inplace=True) is x
+    assert x.data is device_array and isinstance(x.data, StrictArray)
+    np.testing.assert_allclose(x.data.get(), expected, rtol=1e-10, atol=1e-12)
+
+
 def test_gradcheck_runs_on_device():
     x = ag.Tensor(sx.asarray(normal(2, 5)), requires_grad=True)
     w = ag.Tensor(sx.asarray(normal(5)), requires_grad=True)

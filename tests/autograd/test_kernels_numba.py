@@ -47,7 +47,7 @@ from tests.helpers import assert_close, check_grad
 NUMBA_KERNELS = [
     "softmax_forward", "softmax_backward", "log_softmax_forward", "log_softmax_backward",
     "layer_norm_forward", "layer_norm_backward", "add_layer_norm_forward", "gelu_forward",
-    "gelu_backward",
+    "gelu_forward_", "gelu_backward",
     "cross_entropy_forward", "cross_entropy_backward", "embedding_backward", "adamw_step",
     "dropout_mask", "dropout_apply", "add_bias_", "bias_grad", "attention_forward",
     "attention_backward", "accumulate", "add_layer_norm_backward", "embedding_layer_norm_forward",
@@ -536,6 +536,37 @@ def test_gelu_forward_and_backward_match_reference(shape, dtype, layout, seed, a
 
 
 @compiled
+@given(row_shapes(), dtypes, layouts, seeds, st.sampled_from(["none", "tanh"]), st.booleans())
+def test_gelu_in_place_writes_the_out_of_place_kernels_bits_over_x(
+    shape, dtype, layout, seed, approximate, has_bias
+):
+    rng = np.random.default_rng(seed)
+    x = normal(rng, shape, dtype, scale=4.0, layout=layout)
+    if x.size == 0:  # the reference's series erf cannot take an empty array
+        return
+    bias = normal(rng, shape[-1:], dtype) if has_bias else None
+    expected = get_kernel("gelu_forward", x, backend="numba")(x, approximate, bias)
+    scale = float(np.abs(x if bias is None else x + bias).max())  # before x is overwritten
+    returned = get_kernel("gelu_forward_", x, backend="numba")(x, approximate, bias)
+    assert returned is x
+    if x.flags.c_contiguous:
+        # The in-place kernels are separate ones (see numba_gelu); elementwise, with no sums to
+        # reorder, they must give the out-of-place kernels' bits exactly.
+        np.testing.assert_array_equal(x, expected)
+    else:  # a view of another layout: the reference twin computed it and wrote it over x
+        assert_twin(x, expected, dtype, scale=max(scale, 1.0))
+
+
+@compiled
+def test_gelu_in_place_leaves_read_only_arrays_alone_with_numpys_error():
+    x = np.linspace(-3, 3, 12, dtype=np.float32).reshape(3, 4)
+    x.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only"):
+        get_kernel("gelu_forward_", x, backend="numba")(x)
+    np.testing.assert_array_equal(x, np.linspace(-3, 3, 12, dtype=np.float32).reshape(3, 4))
+
+
+@compiled
 def test_exact_gelu_is_accurate_to_float64_precision_far_into_both_tails():
     # x * Phi(x) against Phi to 21 digits (mpmath.ncdf at 30-digit precision).
     x = np.array([-1.0, -5.0, -10.0, 2.0])
@@ -872,6 +903,7 @@ for dtype in (np.float32, np.float64):
     for approximate in ("none", "tanh"):
         t.assert_twin(*t.twins("gelu_forward", x * 3, approximate), dtype, scale=5.0)
         t.assert_twin(*t.twins("gelu_backward", x * 3, g, approximate), dtype, scale=10.0)
+        t.assert_twin(*t.twins("gelu_forward_", x * 3, approximate, w), dtype, scale=10.0)
     targets = np.array([1, -100, 4, 0, 2, 3])
     logits = x.reshape(6, 5)
     (l1, n1), (l0, n0) = t.twins("cross_entropy_forward", logits, targets, -100, 0.1)

@@ -764,6 +764,43 @@ def test_gelu_rejects_an_unknown_approximation():
         ag.gelu(ag.tensor([1.0]), approximate="sigmoid")
 
 
+@given(
+    hnp.arrays(np.float32, (3, 7), elements=st.floats(-8, 8, width=32)),
+    st.sampled_from(["none", "tanh"]),
+    st.booleans(),
+)
+def test_gelu_in_place_writes_the_ops_result_over_its_input(values, approximate, has_bias):
+    bias = ag.tensor(np.linspace(-1, 1, 7, dtype=np.float32)) if has_bias else None
+    x = ag.Tensor(values.copy())
+    expected = ag.gelu(x, approximate, bias=bias).data  # computed aside first
+    with ag.no_grad():
+        returned = ag.gelu(x, approximate, bias=bias, inplace=True)
+    assert returned is x and returned.dtype == np.float32
+    np.testing.assert_array_equal(x.data, expected)
+
+
+def test_gelu_in_place_needs_no_graph_to_record():
+    x = ag.Tensor(np.linspace(-2, 2, 6).reshape(2, 3))
+    ag.gelu(x, inplace=True)  # grad mode, but nothing requires grad: no graph, allowed
+    leaf = ag.Tensor(np.ones((2, 3)), requires_grad=True)
+    bias = ag.Tensor(np.ones(3), requires_grad=True)
+    for a, b in ((leaf, None), (x, bias)):
+        before = a.data.copy()
+        with pytest.raises(RuntimeError, match="overwrite the input that its backward needs"):
+            ag.gelu(a, bias=b, inplace=True)
+        np.testing.assert_array_equal(a.data, before)  # refused before writing anything
+    with ag.no_grad():
+        assert ag.gelu(leaf, bias=bias, inplace=True) is leaf
+
+
+def test_gelu_in_place_refuses_integers_and_mixed_dtypes():
+    with pytest.raises(TypeError, match="floating tensor"), ag.no_grad():
+        ag.gelu(ag.Tensor(np.arange(4)), inplace=True)
+    x32 = ag.Tensor(np.ones((2, 3), dtype=np.float32))
+    with pytest.raises(TypeError, match="float32 and float64"), ag.no_grad():
+        ag.gelu(x32, bias=ag.Tensor(np.ones(3)), inplace=True)
+
+
 def test_softmax_of_a_fully_masked_row_is_zero_with_zero_gradient():
     x = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
     mask = np.array([[0.0, -np.inf, 0.0], [-np.inf, -np.inf, -np.inf]])

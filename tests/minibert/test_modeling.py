@@ -181,6 +181,22 @@ def test_padding_never_changes_the_real_tokens_outputs(config):
     assert not np.allclose(after[~real], before[~real])  # padded positions did see the change
 
 
+@pytest.mark.parametrize("hidden_act", ["gelu", "gelu_new"])
+def test_inference_gives_the_grad_mode_outputs_bit_for_bit(hidden_act):
+    # Under no_grad the intermediate GELU writes over its input (nothing keeps it for a
+    # backward); that must change no bit of the outputs. (In grad mode it may not write in
+    # place at all: ag.gelu raises, tests/autograd/test_ops.py.)
+    config = small_config(hidden_act=hidden_act)
+    model = modeling.BertForPreTraining(config).eval()  # float32
+    ids, mask, token_types = padded_batch(np.random.default_rng(4), 3, 9, config.vocab_size)
+    recorded = model(ids, mask, token_types)
+    with ag.no_grad():
+        inferred = model(ids, mask, token_types)
+    for name in ("prediction_logits", "seq_relationship_logits"):
+        assert getattr(recorded, name).requires_grad and not getattr(inferred, name).requires_grad
+        np.testing.assert_array_equal(getattr(inferred, name).data, getattr(recorded, name).data)
+
+
 def test_attention_probabilities_ignore_padded_keys_and_sum_to_one(config):
     rng = np.random.default_rng(2)
     model = modeling.BertModel(config).eval()
