@@ -138,12 +138,13 @@ def backward(root, grad=None) -> None:
         grad = grad.astype(root.dtype, copy=False)
 
     grads = {id(root): grad}
+    kept = {id(grad)}  # arrays a tensor may not keep as its .grad: the cotangent is the caller's
     for node in topological_order(root):
         node_grad = grads.pop(id(node), None)
         if node_grad is None:  # no path from this node to the root carries a gradient
             continue
         if node._ctx is None or node._retains_grad:
-            _accumulate(node, node_grad)
+            _accumulate(node, node_grad, kept)
         if node._ctx is None:
             continue
         ctx = node._ctx
@@ -167,11 +168,22 @@ def backward(root, grad=None) -> None:
                 grads[id(parent)] = parent_grad
 
 
-def _accumulate(tensor, grad) -> None:
-    # A backward may hand the same array to several inputs (Add does), so a leaf gets its own copy
-    # before any in-place accumulation.
+def _accumulate(tensor, grad, kept: set) -> None:
+    """Add ``grad`` into ``tensor.grad`` (which later backward passes add into in place).
+
+    The first gradient becomes ``tensor.grad`` as it is when no one else can hold it: an array
+    that owns its memory (not a view of another), that no other tensor kept in this pass, and
+    that is not the caller's cotangent. Anything else is copied first: a backward may hand one
+    array to several inputs (Add does), and a view shares its memory with whatever it views.
+    Keeping instead of copying (PyTorch's AccumulateGrad likewise takes over a gradient no one
+    else references) saves a pass over most parameters' gradients each step: 2.2 ms of CPU
+    time in a small BERT's 500 ms step. It relies on a rule every backward keeps: never modify
+    the gradient it is given.
+    """
     grad = grad.astype(tensor.dtype, copy=False)
     if tensor.grad is None:
-        tensor.grad = grad.copy()
+        owns_memory = getattr(grad, "base", grad) is None  # NumPy and CuPy; anything else copies
+        tensor.grad = grad if owns_memory and id(grad) not in kept else grad.copy()
+        kept.add(id(tensor.grad))
     else:
         tensor.grad += grad

@@ -59,6 +59,33 @@ def test_a_tensor_used_on_two_paths_gets_the_sum_of_both():
     assert_close(x.grad, 12.0 * x.numpy() + 1.0)
 
 
+def test_no_two_gradients_share_memory_with_each_other_or_the_cotangent():
+    # The engine keeps a fresh gradient array as .grad without copying it, so it must notice
+    # every way an array can be shared: Add hands one array to both inputs, reshape and
+    # concatenate hand out views, and a leaf root's gradient is the caller's cotangent itself.
+    a, b, c = (ag.Tensor(np.arange(6.0).reshape(2, 3) + k, requires_grad=True) for k in range(3))
+    d = ag.Tensor(np.arange(3.0), requires_grad=True)
+    flat = ag.Tensor(np.arange(6.0), requires_grad=True)
+    e, f = (ag.Tensor(np.ones((4, 3)), requires_grad=True) for _ in range(2))
+    joined = ag.concatenate([a, b])  # (4, 3): a and b get views of one gradient
+    out = joined + ag.concatenate([c, flat.reshape(2, 3)]) + d
+    out = out + (e + f) * 2.0  # Add hands one fresh array to both e and f
+    cotangent = np.random.default_rng(0).standard_normal(out.shape)
+    out.backward(cotangent)
+    leaves = (a, b, c, d, flat, e, f)
+    arrays = [t.grad for t in leaves] + [cotangent]
+    for i, first in enumerate(arrays):
+        for second in arrays[i + 1 :]:
+            assert not np.shares_memory(first, second)
+    before = [t.grad.copy() for t in leaves]
+    a.grad += 100.0  # in place, as accumulation and optimizers write: no one else changes
+    for t, old in zip(leaves[1:], before[1:], strict=True):
+        np.testing.assert_array_equal(t.grad, old)
+    leaf = ag.Tensor(np.ones(3), requires_grad=True)
+    leaf.backward(cotangent[0, :3])
+    assert not np.shares_memory(leaf.grad, cotangent)
+
+
 def test_x_times_x_differentiates_to_2x():
     x = ag.Tensor(np.array([3.0]), requires_grad=True)
     (x * x).backward(np.ones(1))
