@@ -567,6 +567,25 @@ def test_gelu_in_place_leaves_read_only_arrays_alone_with_numpys_error():
 
 
 @compiled
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_gelu_never_computes_denormals_far_in_the_tails(dtype, approximate):
+    # Arithmetic on denormals takes ~100x longer on x86 (numba_gelu's docstring), so where the
+    # normal tail or e^(-2|u|) would fall below the smallest normal number it is flushed to 0.
+    x = np.concatenate([np.linspace(-60, -5, 20_001), np.linspace(5, 60, 20_001)]).astype(dtype)
+    forward = get_kernel("gelu_forward", x, backend="numba")
+    backward = get_kernel("gelu_backward", x, backend="numba")
+    tiny = np.finfo(dtype).tiny
+    y, dy = forward(x, approximate), backward(x, np.ones_like(x), approximate)
+    for out in (y, dy):
+        assert not np.any((out != 0) & (np.abs(out) < tiny))
+    # Where the tail is 0, GELU is x or 0 and its slope 1 or 0, exactly.
+    far = np.abs(x) > 40
+    np.testing.assert_array_equal(y[far], np.where(x[far] > 0, x[far], 0))
+    np.testing.assert_array_equal(dy[far], np.where(x[far] > 0, 1, 0))
+
+
+@compiled
 def test_exact_gelu_is_accurate_to_float64_precision_far_into_both_tails():
     # x * Phi(x) against Phi to 21 digits (mpmath.ncdf at 30-digit precision).
     x = np.array([-1.0, -5.0, -10.0, 2.0])
