@@ -183,7 +183,10 @@ def _accumulate(tensor, grad, kept: set) -> None:
     grad = grad.astype(tensor.dtype, copy=False)
     if tensor.grad is None:
         owns_memory = getattr(grad, "base", grad) is None  # NumPy and CuPy; anything else copies
-        tensor.grad = grad if owns_memory and id(grad) not in kept else grad.copy()
-        kept.add(id(tensor.grad))
+        if owns_memory and id(grad) not in kept:
+            tensor.grad = grad
+            kept.add(id(grad))
+        else:
+            tensor.grad = grad.copy()
     else:
         tensor.grad += grad

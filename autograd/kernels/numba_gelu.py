@@ -296,17 +296,28 @@ def _broadcasts_to(shape, target) -> bool:
         return False
 
 
+def _takes(x, approximate, bias) -> bool:
+    """Whether the kernels take x, this form and this bias (else the reference twin runs)."""
+    bias_ok = bias is None or (supported(bias) and bias.shape in ((x.shape[-1],), ()))
+    return supported(x) and approximate in ("none", "tanh") and bias_ok and x.size > 0
+
+
+def _pick(approximate, dtype, erf, erf_f32, tanh):
+    """Of one family of kernels, the one for this form and dtype (float32 has its own erf)."""
+    if approximate == "tanh":
+        return tanh
+    return erf_f32 if dtype == np.float32 else erf
+
+
 @register("gelu_forward", NUMBA)
 def gelu_forward(x, approximate="none", bias=None):
     """GELU: x * Phi(x) (``"none"``) or its tanh approximation, elementwise, of x + ``bias``."""
-    bias_ok = bias is None or (supported(bias) and bias.shape in ((x.shape[-1],), ()))
-    if not supported(x) or approximate not in ("none", "tanh") or not bias_ok or x.size == 0:
+    if not _takes(x, approximate, bias):
         return reference.gelu_forward(x, approximate, bias)
     rows, bias_row = _as_rows_and_bias(x, bias)
     out = np.empty(rows.shape, dtype=x.dtype)
-    kernel = _gelu_tanh_forward if approximate == "tanh" else _gelu_erf_forward
-    if approximate == "none" and x.dtype == np.float32:
-        kernel = _gelu_erf_forward_f32
+    kernel = _pick(approximate, x.dtype, _gelu_erf_forward, _gelu_erf_forward_f32,
+                   _gelu_tanh_forward)  # fmt: skip
     launch(kernel, out.size, rows, bias_row, out)
     return out.reshape(x.shape)
 
@@ -319,14 +330,11 @@ def gelu_forward_(x, approximate="none", bias=None):
     kernels need it C-contiguous, so that its rows are a view of it; anything else goes through
     the reference twin, which computes aside and copies back.
     """
-    bias_ok = bias is None or (supported(bias) and bias.shape in ((x.shape[-1],), ()))
-    usable = supported(x) and x.flags.c_contiguous and x.flags.writeable and x.size > 0
-    if not usable or approximate not in ("none", "tanh") or not bias_ok:
+    if not (_takes(x, approximate, bias) and x.flags.c_contiguous and x.flags.writeable):
         return reference.gelu_forward_(x, approximate, bias)
     rows, bias_row = _as_rows_and_bias(x, bias)  # (..., N) -> (R, N), a view of x
-    kernel = _gelu_tanh_forward_ if approximate == "tanh" else _gelu_erf_forward_
-    if approximate == "none" and x.dtype == np.float32:
-        kernel = _gelu_erf_forward_f32_
+    kernel = _pick(approximate, x.dtype, _gelu_erf_forward_, _gelu_erf_forward_f32_,
+                   _gelu_tanh_forward_)  # fmt: skip
     launch(kernel, rows.size, rows, bias_row)
     return x
 
@@ -334,21 +342,14 @@ def gelu_forward_(x, approximate="none", bias=None):
 @register("gelu_backward", NUMBA)
 def gelu_backward(x, grad_out, approximate="none", bias=None):
     """d GELU / dx at x + ``bias``, times ``grad_out``, elementwise."""
-    bias_ok = bias is None or (supported(bias) and bias.shape in ((x.shape[-1],), ()))
-    if (
-        not supported(x, grad_out)
-        or approximate not in ("none", "tanh")
-        or not _broadcasts_to(grad_out.shape, x.shape)
-        or not bias_ok
-        or x.size == 0
-    ):
+    usable = _takes(x, approximate, bias) and supported(grad_out)
+    if not (usable and _broadcasts_to(grad_out.shape, x.shape)):
         return reference.gelu_backward(x, grad_out, approximate, bias)
     rows, bias_row = _as_rows_and_bias(x, bias)
     g = np.ascontiguousarray(np.broadcast_to(grad_out, x.shape), dtype=x.dtype)
     g = g.reshape(rows.shape)  # (..., N) -> (R, N)
     out = np.empty(rows.shape, dtype=x.dtype)
-    kernel = _gelu_tanh_backward if approximate == "tanh" else _gelu_erf_backward
-    if approximate == "none" and x.dtype == np.float32:
-        kernel = _gelu_erf_backward_f32
+    kernel = _pick(approximate, x.dtype, _gelu_erf_backward, _gelu_erf_backward_f32,
+                   _gelu_tanh_backward)  # fmt: skip
     launch(kernel, out.size, rows, bias_row, g, out)
     return out.reshape(x.shape)
