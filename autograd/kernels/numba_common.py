@@ -11,6 +11,8 @@ with ``e^r`` a polynomial (Cephes' minimax for float32, Taylor to degree 13 for 
 ``2^k`` assembled from the float's exponent bits. Every step is branch-free arithmetic, so LLVM
 turns a loop of it into AVX-512/AVX2 vector code. It stays within 2 ulp of the true value on the
 whole line, denormal results, 0 for -inf, inf on overflow and NaN for NaN included.
+``exp_normal`` is the same exp without those guards, for callers whose argument is known to give
+a normal result (GELU's Gaussian factor): a quarter fewer instructions, the same bits.
 
 Why an ``llvm.maximum`` intrinsic: a ``max`` reduction written in Python (``m = max(m, x[j])``)
 never vectorizes, because Numba emits a ``select`` without the fast-math flags LLVM needs; the
@@ -210,6 +212,20 @@ def fast_exp(v):
     return math.exp(v)
 
 
+def exp_normal(v):
+    """e**v for a v whose result is a normal float, v in ``NORMAL_EXP_RANGE[dtype]``.
+
+    Inside a kernel: ``fast_exp`` without its guards, no clamping and 2**k as one factor rather
+    than two, since a normal result needs neither. About a quarter fewer vector instructions.
+    The caller keeps v in range: outside it the result is wrong, not slow. Within it the result
+    equals ``fast_exp``'s bit for bit (scaling by a power of two is exact while the result stays
+    normal). This body is the Python twin.
+    """
+    if v != v:
+        return v
+    return math.exp(v)
+
+
 _F32 = np.float32
 _F64 = np.float64
 # float32: Cephes expf. ln 2 split in two (Cody-Waite) so k * ln2_hi is exact.
@@ -234,11 +250,16 @@ _HI_F64 = _F64(709.782712893384)  # ln(DBL_MAX)
 _T_F64 = tuple(_F64(1.0 / math.factorial(n)) for n in range(14))
 (_T0, _T1, _T2, _T3, _T4, _T5, _T6, _T7, _T8, _T9, _T10, _T11, _T12, _T13) = _T_F64
 _INF_F64 = _F64(np.inf)
+# Where exp_normal is exact: from ln(smallest normal) up to where 2**k still has an exponent,
+# k = round(v / ln 2) <= 127 (1023 in float64), that is v < 127.5 ln 2.
+NORMAL_EXP_RANGE = {
+    np.dtype(np.float32): (-87.33, 88.37),
+    np.dtype(np.float64): (-708.39, 709.43),
+}
 
 
-def _exp_f32(v):
-    w = _LO_F32 if v < _LO_F32 else v  # NaN compares false and flows through
-    w = _HI_F32 if w > _HI_F32 else w
+def _exp_parts_f32(w):
+    """(p, k) with e**w = p * 2**k, p = e**r in [0.7, 1.42]: the range reduction and polynomial."""
     t = w * _LOG2E_F32 + _MAGIC_F32  # round(w / ln 2) sits in t's low mantissa bits
     kf = t - _MAGIC_F32
     r = (w - kf * _LN2_HI_F32) - kf * _LN2_LO_F32
@@ -248,20 +269,11 @@ def _exp_f32(v):
     p = p * r + _P4_F32
     p = p * r + _P5_F32
     p = p * (r * r) + r + _ONE_F32
-    # 2**k as two factors 2**k1 * 2**k2, each a normal float even when 2**k is denormal.
-    k = np.int32(_float_bits(t) - _MAGIC_BITS_F32)
-    k1 = np.int32(k >> 1)
-    k2 = np.int32(k - k1)
-    s1 = _bits_float(np.int32((k1 + 127) << 23))
-    s2 = _bits_float(np.int32((k2 + 127) << 23))
-    result = (p * s1) * s2
-    result = _ZERO_F32 if v < _LO_F32 else result
-    return _INF_F32 if v > _HI_F32 else result
+    return p, np.int32(_float_bits(t) - _MAGIC_BITS_F32)
 
 
-def _exp_f64(v):
-    w = _LO_F64 if v < _LO_F64 else v
-    w = _HI_F64 if w > _HI_F64 else w
+def _exp_parts_f64(w):
+    """(p, k) with e**w = p * 2**k; see ``_exp_parts_f32``."""
     t = w * _LOG2E_F64 + _MAGIC_F64
     kf = t - _MAGIC_F64
     r = (w - kf * _LN2_HI_F64) - kf * _LN2_LO_F64
@@ -275,7 +287,34 @@ def _exp_f64(v):
     h2 = (_T10 + _T11 * r) + (_T12 + _T13 * r) * r2
     h = (h0 + h1 * r4) + h2 * (r4 * r4)
     p = _T0 + r * (_T1 + r * h)
-    k = np.int64(_float_bits(t) - _MAGIC_BITS_F64)
+    return p, np.int64(_float_bits(t) - _MAGIC_BITS_F64)
+
+
+# Inlined into the exp functions below before LLVM sees them, so they compile under those
+# functions' flags (no reassociation, see the overloads).
+if not JIT_DISABLED:
+    _exp_parts_f32 = numba.njit(inline="always")(_exp_parts_f32)
+    _exp_parts_f64 = numba.njit(inline="always")(_exp_parts_f64)
+
+
+def _exp_f32(v):
+    w = _LO_F32 if v < _LO_F32 else v  # NaN compares false and flows through
+    w = _HI_F32 if w > _HI_F32 else w
+    p, k = _exp_parts_f32(w)
+    # 2**k as two factors 2**k1 * 2**k2, each a normal float even when 2**k is denormal.
+    k1 = np.int32(k >> 1)
+    k2 = np.int32(k - k1)
+    s1 = _bits_float(np.int32((k1 + 127) << 23))
+    s2 = _bits_float(np.int32((k2 + 127) << 23))
+    result = (p * s1) * s2
+    result = _ZERO_F32 if v < _LO_F32 else result
+    return _INF_F32 if v > _HI_F32 else result
+
+
+def _exp_f64(v):
+    w = _LO_F64 if v < _LO_F64 else v
+    w = _HI_F64 if w > _HI_F64 else w
+    p, k = _exp_parts_f64(w)
     k1 = np.int64(k >> 1)
     k2 = np.int64(k - k1)
     s1 = _bits_float(np.int64((k1 + 1023) << 52))
@@ -283,6 +322,16 @@ def _exp_f64(v):
     result = (p * s1) * s2
     result = 0.0 if v < _LO_F64 else result
     return _INF_F64 if v > _HI_F64 else result
+
+
+def _exp_normal_f32(v):
+    p, k = _exp_parts_f32(v)
+    return p * _bits_float(np.int32((k + 127) << 23))
+
+
+def _exp_normal_f64(v):
+    p, k = _exp_parts_f64(v)
+    return p * _bits_float(np.int64((k + 1023) << 52))
 
 
 # contract: the Horner steps become FMAs (faster and more accurate). No reassoc: it would fold
@@ -293,4 +342,13 @@ def _fast_exp_overload(v):
         return _exp_f32
     if v == types.float64:
         return _exp_f64
+    return None
+
+
+@overload(exp_normal, jit_options={"fastmath": {"contract", "nsz"}})
+def _exp_normal_overload(v):
+    if v == types.float32:
+        return _exp_normal_f32
+    if v == types.float64:
+        return _exp_normal_f64
     return None

@@ -162,6 +162,28 @@ def test_fast_exp_is_within_two_ulp_everywhere_with_ieee_special_values(dtype):
     assert np.isnan(out[np.isnan(v)]).all()
 
 
+@compiled
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_exp_normal_equals_fast_exp_bit_for_bit_over_its_whole_range(dtype):
+    # Its one-factor 2**k against fast_exp's two factors: any slip in the exponent bits (an
+    # off-by-one bias, a k past the exponent field at either end) changes the result there.
+    @numba.njit
+    def both(v, normal, guarded):
+        for i in range(v.shape[0]):
+            normal[i] = numba_common.exp_normal(v[i])
+            guarded[i] = numba_common.fast_exp(v[i])
+
+    lo, hi = numba_common.NORMAL_EXP_RANGE[np.dtype(dtype)]
+    v = np.concatenate([np.linspace(lo, hi, 400_001), np.linspace(-1, 1, 10_001)]).astype(dtype)
+    v = np.concatenate([v, np.array([lo, hi, 0.0, -0.0, np.nan], dtype=dtype)])
+    normal, guarded = np.empty_like(v), np.empty_like(v)
+    both(v, normal, guarded)
+    finite = np.isfinite(v)
+    np.testing.assert_array_equal(normal[finite].view(np.uint8), guarded[finite].view(np.uint8))
+    assert (normal[finite] >= np.finfo(dtype).tiny).all() and np.isfinite(normal[finite]).all()
+    assert np.isnan(normal[~finite]).all()
+
+
 # --------------------------------------------------------------------------------- softmax
 
 
