@@ -226,6 +226,24 @@ def exp_normal(v):
     return math.exp(v)
 
 
+def exp_flushed(v):
+    """e**v, flushed to 0 where the result would be a denormal (as a CPU's flush-to-zero mode
+    does); for softmax and cross-entropy, whose arguments are <= 0.
+
+    Inside a kernel: ``exp_normal`` of v clamped to its range. The same bits as ``fast_exp`` on
+    ``NORMAL_EXP_RANGE``; 0 below it (v < -87.33 in float32, where e**v < 1.2e-38: invisible in
+    a probability, and arithmetic on denormals costs a ~100-cycle microcode assist each on
+    x86). Above the range (v > 88.37 in float32) it gives inf, where the true value still fits
+    below 3.4e38 up to v = 88.72: no softmax argument comes near. This body is the Python twin.
+    """
+    if v != v:
+        return v
+    lo, hi = NORMAL_EXP_RANGE[np.dtype(type(v)) if isinstance(v, np.floating) else np.dtype(float)]
+    if v < lo:
+        return type(v)(0.0)
+    return math.inf if v > hi else math.exp(v)
+
+
 _F32 = np.float32
 _F64 = np.float64
 # float32: Cephes expf. ln 2 split in two (Cody-Waite) so k * ln2_hi is exact.
@@ -256,6 +274,8 @@ NORMAL_EXP_RANGE = {
     np.dtype(np.float32): (-87.33, 88.37),
     np.dtype(np.float64): (-708.39, 709.43),
 }
+_LO_NORMAL_F32 = _F32(NORMAL_EXP_RANGE[np.dtype(np.float32)][0])
+_LO_NORMAL_F64 = _F64(NORMAL_EXP_RANGE[np.dtype(np.float64)][0])
 
 
 def _exp_parts_f32(w):
@@ -334,6 +354,20 @@ def _exp_normal_f64(v):
     return p * _bits_float(np.int64((k + 1023) << 52))
 
 
+def _exp_flushed_f32(v):
+    w = _HI_F32 if v > _HI_F32 else v  # 2**128 reads as inf: an overflow gives inf
+    p, k = _exp_parts_f32(_LO_NORMAL_F32 if w < _LO_NORMAL_F32 else w)
+    result = p * _bits_float(np.int32((k + 127) << 23))
+    return _ZERO_F32 if v < _LO_NORMAL_F32 else result  # NaN compares false and flows through
+
+
+def _exp_flushed_f64(v):
+    w = _HI_F64 if v > _HI_F64 else v
+    p, k = _exp_parts_f64(_LO_NORMAL_F64 if w < _LO_NORMAL_F64 else w)
+    result = p * _bits_float(np.int64((k + 1023) << 52))
+    return 0.0 if v < _LO_NORMAL_F64 else result
+
+
 # contract: the Horner steps become FMAs (faster and more accurate). No reassoc: it would fold
 # (x + MAGIC) - MAGIC back to x.
 @overload(fast_exp, jit_options={"fastmath": {"contract", "nsz"}})
@@ -351,4 +385,13 @@ def _exp_normal_overload(v):
         return _exp_normal_f32
     if v == types.float64:
         return _exp_normal_f64
+    return None
+
+
+@overload(exp_flushed, jit_options={"fastmath": {"contract", "nsz"}})
+def _exp_flushed_overload(v):
+    if v == types.float32:
+        return _exp_flushed_f32
+    if v == types.float64:
+        return _exp_flushed_f64
     return None

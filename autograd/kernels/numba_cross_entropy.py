@@ -16,7 +16,7 @@ import numpy as np
 from numba import prange
 
 from autograd.kernels import reference
-from autograd.kernels.numba_common import fast_exp, fmaximum, launch, row_kernel, supported
+from autograd.kernels.numba_common import exp_flushed, fmaximum, launch, row_kernel, supported
 from autograd.kernels.registry import NUMBA, register
 
 
@@ -36,7 +36,7 @@ def _forward_rows(logits, targets, ignore_index, smoothing, losses, log_normaliz
         shifted_sum = zero
         for j in range(n_classes):
             shifted = logits[i, j] - m
-            total += fast_exp(shifted)
+            total += exp_flushed(shifted)
             shifted_sum += shifted
         log_total = math.log(total)
         log_normalizer[i, 0] = m + log_total
@@ -67,8 +67,8 @@ def _backward_rows(logits, log_normalizer, targets, grad_losses, ignore_index, s
         scale = grad_losses[i]
         lse = log_normalizer[i, 0]
         for j in range(n_classes):
-            grad[i, j] = (fast_exp(logits[i, j] - lse) - off) * scale
-        grad[i, t] = ((fast_exp(logits[i, t] - lse) - off) - hit) * scale
+            grad[i, j] = (exp_flushed(logits[i, j] - lse) - off) * scale
+        grad[i, t] = ((exp_flushed(logits[i, t] - lse) - off) - hit) * scale
 
 
 def _checked_targets(targets, n_rows, n_classes, ignore_index):

@@ -16,7 +16,7 @@ from numba import prange
 from autograd.kernels import reference
 from autograd.kernels.numba_common import (
     as_rows,
-    fast_exp,
+    exp_flushed,
     fmaximum,
     helper,
     launch,
@@ -43,7 +43,7 @@ def _softmax_row(x, scale, mask, out):
         m = x.dtype.type(0)
     total = x.dtype.type(0)
     for j in range(n):
-        e = fast_exp(out[j] - m)
+        e = exp_flushed(out[j] - m)
         out[j] = e
         total += e
     inv = x.dtype.type(1) / total if total != 0 else x.dtype.type(1)
@@ -105,7 +105,7 @@ def _log_softmax_rows(x, out):
         for j in range(n):
             shifted = x[i, j] - m
             out[i, j] = shifted
-            total += fast_exp(shifted)
+            total += exp_flushed(shifted)
         log_total = math.log(total)
         for j in range(n):
             out[i, j] -= log_total
@@ -120,7 +120,7 @@ def _log_softmax_backward_rows(out, grad_out, grad):
         for j in range(n):
             total += grad_out[i, j]
         for j in range(n):
-            grad[i, j] = grad_out[i, j] - fast_exp(out[i, j]) * total
+            grad[i, j] = grad_out[i, j] - exp_flushed(out[i, j]) * total
 
 
 # ----------------------------------------------------------------------------------- wrappers

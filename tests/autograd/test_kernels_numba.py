@@ -184,6 +184,33 @@ def test_exp_normal_equals_fast_exp_bit_for_bit_over_its_whole_range(dtype):
     assert np.isnan(normal[~finite]).all()
 
 
+@compiled
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_exp_flushed_is_fast_exp_with_denormal_results_flushed_to_zero(dtype):
+    @numba.njit
+    def both(v, flushed, guarded):
+        for i in range(v.shape[0]):
+            flushed[i] = numba_common.exp_flushed(v[i])
+            guarded[i] = numba_common.fast_exp(v[i])
+
+    info = np.finfo(dtype)
+    lo, hi = numba_common.NORMAL_EXP_RANGE[np.dtype(dtype)]
+    below = math.log(float(info.smallest_subnormal)) - 1
+    v = np.concatenate([np.linspace(below, hi, 400_001), np.linspace(-1, 1, 10_001)]).astype(dtype)
+    v = np.concatenate([v, np.array([-np.inf, np.inf, np.nan, 0.0, -0.0], dtype=dtype)])
+    flushed, guarded = np.empty_like(v), np.empty_like(v)
+    both(v, flushed, guarded)
+    kept = (v >= lo) & (v <= hi)
+    np.testing.assert_array_equal(flushed[kept].view(np.uint8), guarded[kept].view(np.uint8))
+    assert (flushed[v < lo] == 0).all()  # denormals, and -inf's 0
+    assert (guarded[v < lo] < 1.01 * info.tiny).all()  # only the denormal range is flushed
+    assert np.isnan(flushed[np.isnan(v)]).all()
+    far = np.array([hi + 0.5, 1e4, np.inf], dtype=dtype)
+    out, _ = np.empty_like(far), np.empty_like(far)
+    both(far, out, _)
+    assert np.isposinf(out).all()
+
+
 # --------------------------------------------------------------------------------- softmax
 
 
