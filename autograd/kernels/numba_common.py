@@ -122,6 +122,21 @@ def as_flat(x: np.ndarray, dtype=None) -> np.ndarray:
     return np.ascontiguousarray(x, dtype=dtype).reshape(-1)
 
 
+# Sums over rows (a bias gradient) run in a fixed number of row chunks, each into its own partial
+# row, and the partials are then added in order: no two threads ever add into the same number,
+# and the bits do not depend on how many threads ran. Chunk c holds rows
+# [c * R // ROW_CHUNKS, (c + 1) * R // ROW_CHUNKS).
+ROW_CHUNKS = 16
+
+
+def sum_chunks(partial: np.ndarray) -> np.ndarray:
+    """partial[0] + partial[1] + ... (the rows of a (C, N) array), added in that order."""
+    out = partial[0].copy()
+    for c in range(1, partial.shape[0]):
+        out += partial[c]
+    return out
+
+
 # ------------------------------------------------------------------------------ LLVM intrinsics
 # Under NUMBA_DISABLE_JIT the kernels run as Python, so each intrinsic has a Python twin.
 

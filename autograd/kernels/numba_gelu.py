@@ -42,11 +42,13 @@ from numba import prange
 
 from autograd.kernels import reference
 from autograd.kernels.numba_common import (
+    ROW_CHUNKS,
     exp_normal,
     fma,
     helper,
     launch,
     row_kernel,
+    sum_chunks,
     supported,
 )
 from autograd.kernels.registry import NUMBA, register
@@ -176,13 +178,25 @@ def _gelu_erf_forward_f32(x, bias, out):
             out[i, j] = _gelu_erf_f32(x[i, j] + bias[j])
 
 
+# The backward kernels run over ROW_CHUNKS chunks of rows; with ``sums`` each chunk also adds up
+# the gradient it writes into its row of ``partial``: the bias's gradient (see
+# ``gelu_bias_backward``), summed while the rows are still in cache. The flag is loop-invariant,
+# so LLVM compiles the loop twice, with and without the sums.
+
+
 @row_kernel
-def _gelu_erf_backward_f32(x, bias, grad_out, out):
-    for i in prange(x.shape[0]):
-        for j in range(x.shape[1]):
-            xi = x[i, j] + bias[j]
-            cdf, pdf = _normal_cdf_pdf_f32(xi)
-            out[i, j] = grad_out[i, j] * (cdf + xi * pdf)
+def _gelu_erf_backward_f32(x, bias, grad_out, out, partial, sums):
+    n_rows, n_chunks = x.shape[0], partial.shape[0]
+    for c in prange(n_chunks):
+        partial[c, :] = 0
+        for i in range(c * n_rows // n_chunks, (c + 1) * n_rows // n_chunks):
+            for j in range(x.shape[1]):
+                xi = x[i, j] + bias[j]
+                cdf, pdf = _normal_cdf_pdf_f32(xi)
+                d = grad_out[i, j] * (cdf + xi * pdf)
+                out[i, j] = d
+                if sums:
+                    partial[c, j] += d
 
 
 @row_kernel
@@ -193,12 +207,18 @@ def _gelu_erf_forward(x, bias, out):
 
 
 @row_kernel
-def _gelu_erf_backward(x, bias, grad_out, out):
-    for i in prange(x.shape[0]):
-        for j in range(x.shape[1]):
-            xi = np.float64(x[i, j] + bias[j])
-            cdf, pdf = _normal_cdf_pdf(xi)
-            out[i, j] = grad_out[i, j] * (cdf + xi * pdf)
+def _gelu_erf_backward(x, bias, grad_out, out, partial, sums):
+    n_rows, n_chunks = x.shape[0], partial.shape[0]
+    for c in prange(n_chunks):
+        partial[c, :] = 0
+        for i in range(c * n_rows // n_chunks, (c + 1) * n_rows // n_chunks):
+            for j in range(x.shape[1]):
+                xi = np.float64(x[i, j] + bias[j])
+                cdf, pdf = _normal_cdf_pdf(xi)
+                d = grad_out[i, j] * (cdf + xi * pdf)
+                out[i, j] = d
+                if sums:
+                    partial[c, j] += d
 
 
 # The tanh form's tail: e^{-2|u|} is 2e-35 at |u| = 40, still a normal float32; beyond, it is 0
@@ -263,7 +283,7 @@ def _gelu_tanh_forward_(x, bias):
 
 
 @row_kernel
-def _gelu_tanh_backward(x, bias, grad_out, out):
+def _gelu_tanh_backward(x, bias, grad_out, out, partial, sums):
     """grad_out * (s + 2 x s (1 - s) u'), s = sigmoid(2u) = (1 + tanh u) / 2."""
     one = x.dtype.type(1)
     c0 = x.dtype.type(_SQRT_TWO_OVER_PI)
@@ -271,16 +291,22 @@ def _gelu_tanh_backward(x, bias, grad_out, out):
     c3 = x.dtype.type(3 * _GELU_CUBIC)
     two = x.dtype.type(2)
     limit, zero = x.dtype.type(_U_TAIL), x.dtype.type(0)
-    for i in prange(x.shape[0]):
-        for j in range(x.shape[1]):
-            xi = x[i, j] + bias[j]
-            u = c0 * (xi + c1 * xi * xi * xi)
-            du = c0 * (one + c3 * xi * xi)
-            e = _exp_minus_two_abs(u, limit, zero)
-            inv = one / (one + e)
-            s = (one if u >= 0 else e) * inv
-            s_one_minus_s = e * inv * inv  # sigma(2u) sigma(-2u), symmetric in u
-            out[i, j] = grad_out[i, j] * (s + two * xi * s_one_minus_s * du)
+    n_rows, n_chunks = x.shape[0], partial.shape[0]
+    for c in prange(n_chunks):
+        partial[c, :] = 0
+        for i in range(c * n_rows // n_chunks, (c + 1) * n_rows // n_chunks):
+            for j in range(x.shape[1]):
+                xi = x[i, j] + bias[j]
+                u = c0 * (xi + c1 * xi * xi * xi)
+                du = c0 * (one + c3 * xi * xi)
+                e = _exp_minus_two_abs(u, limit, zero)
+                inv = one / (one + e)
+                s = (one if u >= 0 else e) * inv
+                s_one_minus_s = e * inv * inv  # sigma(2u) sigma(-2u), symmetric in u
+                d = grad_out[i, j] * (s + two * xi * s_one_minus_s * du)
+                out[i, j] = d
+                if sums:
+                    partial[c, j] += d
 
 
 def _as_rows_and_bias(x, bias):
@@ -342,17 +368,41 @@ def gelu_forward_(x, approximate="none", bias=None):
     return x
 
 
-@register("gelu_backward", NUMBA)
-def gelu_backward(x, grad_out, approximate="none", bias=None):
-    """d GELU / dx at x + ``bias``, times ``grad_out``, elementwise."""
+def _backward_takes(x, grad_out, approximate, bias) -> bool:
     usable = _takes(x, approximate, bias) and supported(grad_out)
-    if not (usable and _broadcasts_to(grad_out.shape, x.shape)):
-        return reference.gelu_backward(x, grad_out, approximate, bias)
+    return usable and _broadcasts_to(grad_out.shape, x.shape)
+
+
+def _backward(x, grad_out, approximate, bias, sums: bool):
+    """(the gradient, shaped as x; its per-chunk row sums (ROW_CHUNKS, N), filled when ``sums``)."""
     rows, bias_row = _as_rows_and_bias(x, bias)
     g = np.ascontiguousarray(np.broadcast_to(grad_out, x.shape), dtype=x.dtype)
     g = g.reshape(rows.shape)  # (..., N) -> (R, N)
     out = np.empty(rows.shape, dtype=x.dtype)
+    partial = np.empty((ROW_CHUNKS, rows.shape[1]), dtype=x.dtype)
     kernel = _pick(approximate, x.dtype, _gelu_erf_backward, _gelu_erf_backward_f32,
                    _gelu_tanh_backward)  # fmt: skip
-    launch(kernel, out.size, rows, bias_row, g, out)
-    return out.reshape(x.shape)
+    launch(kernel, out.size, rows, bias_row, g, out, partial, sums)
+    return out.reshape(x.shape), partial
+
+
+@register("gelu_backward", NUMBA)
+def gelu_backward(x, grad_out, approximate="none", bias=None):
+    """d GELU / dx at x + ``bias``, times ``grad_out``, elementwise."""
+    if not _backward_takes(x, grad_out, approximate, bias):
+        return reference.gelu_backward(x, grad_out, approximate, bias)
+    return _backward(x, grad_out, approximate, bias, sums=False)[0]
+
+
+@register("gelu_bias_backward", NUMBA)
+def gelu_bias_backward(x, grad_out, approximate="none", bias=None):
+    """(``gelu_backward``, its sum over rows: the bias's gradient) in one pass over the rows.
+
+    Each chunk of rows adds up the gradient it has just written, while it is in cache, instead
+    of ``bias_grad`` reading the whole gradient back afterwards (16 MB for a (4096, 1024) FFN
+    activation). Same chunks, same order as ``bias_grad``: the same bits.
+    """
+    if not _backward_takes(x, grad_out, approximate, bias):
+        return reference.gelu_bias_backward(x, grad_out, approximate, bias)
+    grad, partial = _backward(x, grad_out, approximate, bias, sums=True)
+    return grad, sum_chunks(partial)

@@ -4,8 +4,8 @@ NumPy runs ``out += bias`` and ``grad.sum(axis=0)`` on one core, and on the (409
 of an FFN they are a pass over 25 MB each: measured 24 ms of a 440 ms MiniLM-shaped forward
 for the additions alone. These kernels split the rows between the threads.
 
-The gradient is summed in a fixed number of row chunks (``CHUNKS``), whatever the thread count,
-and the chunks' sums are then added in order: the same bits with 1 thread or 8.
+The gradient is summed in a fixed number of row chunks (``numba_common.ROW_CHUNKS``), whatever
+the thread count, and the chunks' sums are then added in order: the same bits with 1 thread or 8.
 """
 
 from __future__ import annotations
@@ -14,10 +14,8 @@ import numpy as np
 from numba import prange
 
 from autograd.kernels import reference
-from autograd.kernels.numba_common import launch, row_kernel, supported
+from autograd.kernels.numba_common import ROW_CHUNKS, launch, row_kernel, sum_chunks, supported
 from autograd.kernels.registry import NUMBA, register
-
-CHUNKS = 16  # row chunks of the bias gradient: fixed, so the sum's order never depends on threads
 
 
 @row_kernel
@@ -55,9 +53,6 @@ def bias_grad(grad):
     if not supported(grad, min_ndim=1):
         return reference.bias_grad(grad)
     rows = np.ascontiguousarray(grad).reshape(-1, grad.shape[-1])  # (..., out) -> (N, out)
-    partial = np.empty((CHUNKS, rows.shape[1]), dtype=grad.dtype)
+    partial = np.empty((ROW_CHUNKS, rows.shape[1]), dtype=grad.dtype)
     launch(_chunk_sums, rows.size, rows, partial)
-    out = partial[0].copy()
-    for c in range(1, CHUNKS):  # in order: the same bits whatever the thread count
-        out += partial[c]
-    return out
+    return sum_chunks(partial)

@@ -331,6 +331,14 @@ def gelu_backward(x, grad_out, approximate="none", bias=None):
     return (grad_out * grad).astype(x.dtype, copy=False)
 
 
+@register("gelu_bias_backward")
+def gelu_bias_backward(x, grad_out, approximate="none", bias=None):
+    """(``gelu_backward``, its sum over every axis but the last): the gradients of x and of the
+    bias added to it, which the Numba twin computes in one pass."""
+    grad = gelu_backward(x, grad_out, approximate, bias)
+    return grad, bias_grad(grad)
+
+
 # ------------------------------------------------------------------------------------- embedding
 
 

@@ -254,7 +254,8 @@ class ReLU(Function):
 
 class GELU(Function):
     """Gaussian Error Linear Unit of a + bias, through the ``gelu_forward``/``gelu_backward``
-    kernels; the bias (optional, along the last axis) is a linear layer's, added in the kernel.
+    kernels; the bias (optional, along the last axis) is a linear layer's, added in the kernel,
+    and its gradient is summed in the backward kernel's pass (``gelu_bias_backward``).
     """
 
     @staticmethod
@@ -266,11 +267,9 @@ class GELU(Function):
     @staticmethod
     def backward(ctx, grad_out):
         a, bias = ctx.saved_arrays
-        grad = get_kernel("gelu_backward", a)(a, grad_out, ctx.approximate, bias)
-        grad_bias = None
-        if bias is not None and ctx.needs_input_grad[1]:
-            grad_bias = get_kernel("bias_grad", grad)(grad)  # (..., N) -> (N,)
-        return grad, grad_bias
+        if bias is not None and ctx.needs_input_grad[1]:  # (..., N), and its sum (N,)
+            return get_kernel("gelu_bias_backward", a)(a, grad_out, ctx.approximate, bias)
+        return get_kernel("gelu_backward", a)(a, grad_out, ctx.approximate, bias), None
 
 
 def exp(a: Tensor) -> Tensor:

@@ -26,7 +26,7 @@ KERNELS = [
     "matmul", "softmax_forward", "softmax_backward", "log_softmax_forward",
     "log_softmax_backward", "cross_entropy_forward", "cross_entropy_backward",
     "layer_norm_forward", "layer_norm_backward", "gelu_forward", "gelu_backward",
-    "embedding_backward", "adamw_step", "dropout_mask", "dropout_apply",
+    "gelu_bias_backward", "embedding_backward", "adamw_step", "dropout_mask", "dropout_apply",
 ]  # fmt: skip
 
 
