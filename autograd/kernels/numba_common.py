@@ -383,30 +383,22 @@ def _exp_flushed_f64(v):
     return 0.0 if v < _LO_NORMAL_F64 else result
 
 
-# contract: the Horner steps become FMAs (faster and more accurate). No reassoc: it would fold
-# (x + MAGIC) - MAGIC back to x.
-@overload(fast_exp, jit_options={"fastmath": {"contract", "nsz"}})
-def _fast_exp_overload(v):
-    if v == types.float32:
-        return _exp_f32
-    if v == types.float64:
-        return _exp_f64
-    return None
+def _overload_by_dtype(stub, for_float32, for_float64) -> None:
+    """Compile ``stub`` inside kernels as ``for_float32`` or ``for_float64`` by its argument's type.
+
+    contract: the Horner steps become FMAs (faster and more accurate). No reassoc: it would fold
+    (x + MAGIC) - MAGIC back to x.
+    """
+
+    @overload(stub, jit_options={"fastmath": {"contract", "nsz"}})
+    def _by_dtype(v):
+        if v == types.float32:
+            return for_float32
+        if v == types.float64:
+            return for_float64
+        return None
 
 
-@overload(exp_normal, jit_options={"fastmath": {"contract", "nsz"}})
-def _exp_normal_overload(v):
-    if v == types.float32:
-        return _exp_normal_f32
-    if v == types.float64:
-        return _exp_normal_f64
-    return None
-
-
-@overload(exp_flushed, jit_options={"fastmath": {"contract", "nsz"}})
-def _exp_flushed_overload(v):
-    if v == types.float32:
-        return _exp_flushed_f32
-    if v == types.float64:
-        return _exp_flushed_f64
-    return None
+_overload_by_dtype(fast_exp, _exp_f32, _exp_f64)
+_overload_by_dtype(exp_normal, _exp_normal_f32, _exp_normal_f64)
+_overload_by_dtype(exp_flushed, _exp_flushed_f32, _exp_flushed_f64)

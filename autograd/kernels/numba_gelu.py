@@ -38,10 +38,12 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import prange
+from numba import prange, types
+from numba.extending import overload
 
 from autograd.kernels import reference
 from autograd.kernels.numba_common import (
+    JIT_DISABLED,
     ROW_CHUNKS,
     exp_normal,
     fma,
@@ -155,27 +157,35 @@ def _normal_cdf_pdf_f32(x):
     return cdf, gauss * _INV_SQRT_TWO_PI_F32
 
 
+def _normal_cdf_pdf_of(x):
+    """(Phi(x), phi(x)) in x's own precision: ``_normal_cdf_pdf_f32`` for a float32 x, else
+    ``_normal_cdf_pdf``. In a kernel the choice is made when it compiles, by the overload below,
+    inlined before LLVM sees it (as ``helper``s are); this body is the Python twin."""
+    return _normal_cdf_pdf_f32(x) if isinstance(x, np.float32) else _normal_cdf_pdf(x)
+
+
+if not JIT_DISABLED:
+
+    @overload(_normal_cdf_pdf_of, inline="always")
+    def _normal_cdf_pdf_of_overload(x):
+        if x == types.float32:
+            return lambda x: _normal_cdf_pdf_f32(x)
+        if x == types.float64:
+            return lambda x: _normal_cdf_pdf(x)
+        return None
+
+
 # Every kernel reads x as rows (R, N) and adds ``bias`` (N,) first: a linear layer's bias fused
-# into the activation (zeros when there is none: adding 0 is exact).
-
-
-@helper
-def _gelu_erf_f32(xi):
-    cdf, _ = _normal_cdf_pdf_f32(xi)
-    return xi * cdf
-
-
-@helper
-def _gelu_erf(xi):
-    cdf, _ = _normal_cdf_pdf(xi)
-    return xi * cdf
+# into the activation (zeros when there is none: adding 0 is exact). Each compiles once per
+# dtype; the erf kernels' arithmetic is float32's or float64's through ``_normal_cdf_pdf_of``.
 
 
 @row_kernel
-def _gelu_erf_forward_f32(x, bias, out):
+def _gelu_erf_forward(x, bias, out):
     for i in prange(x.shape[0]):
         for j in range(x.shape[1]):
-            out[i, j] = _gelu_erf_f32(x[i, j] + bias[j])
+            xi = x[i, j] + bias[j]
+            out[i, j] = xi * _normal_cdf_pdf_of(xi)[0]
 
 
 # The backward kernels run over ROW_CHUNKS chunks of rows; with ``sums`` each chunk also adds up
@@ -185,36 +195,14 @@ def _gelu_erf_forward_f32(x, bias, out):
 
 
 @row_kernel
-def _gelu_erf_backward_f32(x, bias, grad_out, out, partial, sums):
-    n_rows, n_chunks = x.shape[0], partial.shape[0]
-    for c in prange(n_chunks):
-        partial[c, :] = 0
-        for i in range(c * n_rows // n_chunks, (c + 1) * n_rows // n_chunks):
-            for j in range(x.shape[1]):
-                xi = x[i, j] + bias[j]
-                cdf, pdf = _normal_cdf_pdf_f32(xi)
-                d = grad_out[i, j] * (cdf + xi * pdf)
-                out[i, j] = d
-                if sums:
-                    partial[c, j] += d
-
-
-@row_kernel
-def _gelu_erf_forward(x, bias, out):
-    for i in prange(x.shape[0]):
-        for j in range(x.shape[1]):
-            out[i, j] = _gelu_erf(np.float64(x[i, j] + bias[j]))
-
-
-@row_kernel
 def _gelu_erf_backward(x, bias, grad_out, out, partial, sums):
     n_rows, n_chunks = x.shape[0], partial.shape[0]
     for c in prange(n_chunks):
         partial[c, :] = 0
         for i in range(c * n_rows // n_chunks, (c + 1) * n_rows // n_chunks):
             for j in range(x.shape[1]):
-                xi = np.float64(x[i, j] + bias[j])
-                cdf, pdf = _normal_cdf_pdf(xi)
+                xi = x[i, j] + bias[j]
+                cdf, pdf = _normal_cdf_pdf_of(xi)
                 d = grad_out[i, j] * (cdf + xi * pdf)
                 out[i, j] = d
                 if sums:
@@ -260,17 +248,11 @@ def _gelu_tanh_forward(x, bias, out):
 
 
 @row_kernel
-def _gelu_erf_forward_f32_(x, bias):
-    for i in prange(x.shape[0]):
-        for j in range(x.shape[1]):
-            x[i, j] = _gelu_erf_f32(x[i, j] + bias[j])
-
-
-@row_kernel
 def _gelu_erf_forward_(x, bias):
     for i in prange(x.shape[0]):
         for j in range(x.shape[1]):
-            x[i, j] = _gelu_erf(np.float64(x[i, j] + bias[j]))
+            xi = x[i, j] + bias[j]
+            x[i, j] = xi * _normal_cdf_pdf_of(xi)[0]
 
 
 @row_kernel
@@ -331,11 +313,9 @@ def _takes(x, approximate, bias) -> bool:
     return supported(x) and approximate in ("none", "tanh") and bias_ok and x.size > 0
 
 
-def _pick(approximate, dtype, erf, erf_f32, tanh):
-    """Of one family of kernels, the one for this form and dtype (float32 has its own erf)."""
-    if approximate == "tanh":
-        return tanh
-    return erf_f32 if dtype == np.float32 else erf
+def _pick(approximate, erf, tanh):
+    """Of a pair of kernels, the one for this form."""
+    return tanh if approximate == "tanh" else erf
 
 
 @register("gelu_forward", NUMBA)
@@ -345,8 +325,7 @@ def gelu_forward(x, approximate="none", bias=None):
         return reference.gelu_forward(x, approximate, bias)
     rows, bias_row = _as_rows_and_bias(x, bias)
     out = np.empty(rows.shape, dtype=x.dtype)
-    kernel = _pick(approximate, x.dtype, _gelu_erf_forward, _gelu_erf_forward_f32,
-                   _gelu_tanh_forward)  # fmt: skip
+    kernel = _pick(approximate, _gelu_erf_forward, _gelu_tanh_forward)
     launch(kernel, out.size, rows, bias_row, out)
     return out.reshape(x.shape)
 
@@ -362,8 +341,7 @@ def gelu_forward_(x, approximate="none", bias=None):
     if not (_takes(x, approximate, bias) and x.flags.c_contiguous and x.flags.writeable):
         return reference.gelu_forward_(x, approximate, bias)
     rows, bias_row = _as_rows_and_bias(x, bias)  # (..., N) -> (R, N), a view of x
-    kernel = _pick(approximate, x.dtype, _gelu_erf_forward_, _gelu_erf_forward_f32_,
-                   _gelu_tanh_forward_)  # fmt: skip
+    kernel = _pick(approximate, _gelu_erf_forward_, _gelu_tanh_forward_)
     launch(kernel, rows.size, rows, bias_row)
     return x
 
@@ -380,8 +358,7 @@ def _backward(x, grad_out, approximate, bias, sums: bool):
     g = g.reshape(rows.shape)  # (..., N) -> (R, N)
     out = np.empty(rows.shape, dtype=x.dtype)
     partial = np.empty((ROW_CHUNKS, rows.shape[1]), dtype=x.dtype)
-    kernel = _pick(approximate, x.dtype, _gelu_erf_backward, _gelu_erf_backward_f32,
-                   _gelu_tanh_backward)  # fmt: skip
+    kernel = _pick(approximate, _gelu_erf_backward, _gelu_tanh_backward)
     launch(kernel, out.size, rows, bias_row, g, out, partial, sums)
     return out.reshape(x.shape), partial
 

@@ -162,22 +162,29 @@ def test_fast_exp_is_within_two_ulp_everywhere_with_ieee_special_values(dtype):
     assert np.isnan(out[np.isnan(v)]).all()
 
 
+def exps_in_a_kernel(exp, v):
+    """(exp(v), fast_exp(v)) elementwise, both evaluated inside one compiled loop."""
+
+    @numba.njit
+    def both(v, out, guarded):
+        for i in range(v.shape[0]):
+            out[i] = exp(v[i])
+            guarded[i] = numba_common.fast_exp(v[i])
+
+    out, guarded = np.empty_like(v), np.empty_like(v)
+    both(v, out, guarded)
+    return out, guarded
+
+
 @compiled
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_exp_normal_equals_fast_exp_bit_for_bit_over_its_whole_range(dtype):
     # Its one-factor 2**k against fast_exp's two factors: any slip in the exponent bits (an
     # off-by-one bias, a k past the exponent field at either end) changes the result there.
-    @numba.njit
-    def both(v, normal, guarded):
-        for i in range(v.shape[0]):
-            normal[i] = numba_common.exp_normal(v[i])
-            guarded[i] = numba_common.fast_exp(v[i])
-
     lo, hi = numba_common.NORMAL_EXP_RANGE[np.dtype(dtype)]
     v = np.concatenate([np.linspace(lo, hi, 400_001), np.linspace(-1, 1, 10_001)]).astype(dtype)
     v = np.concatenate([v, np.array([lo, hi, 0.0, -0.0, np.nan], dtype=dtype)])
-    normal, guarded = np.empty_like(v), np.empty_like(v)
-    both(v, normal, guarded)
+    normal, guarded = exps_in_a_kernel(numba_common.exp_normal, v)
     finite = np.isfinite(v)
     np.testing.assert_array_equal(normal[finite].view(np.uint8), guarded[finite].view(np.uint8))
     assert (normal[finite] >= np.finfo(dtype).tiny).all() and np.isfinite(normal[finite]).all()
@@ -187,28 +194,19 @@ def test_exp_normal_equals_fast_exp_bit_for_bit_over_its_whole_range(dtype):
 @compiled
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_exp_flushed_is_fast_exp_with_denormal_results_flushed_to_zero(dtype):
-    @numba.njit
-    def both(v, flushed, guarded):
-        for i in range(v.shape[0]):
-            flushed[i] = numba_common.exp_flushed(v[i])
-            guarded[i] = numba_common.fast_exp(v[i])
-
     info = np.finfo(dtype)
     lo, hi = numba_common.NORMAL_EXP_RANGE[np.dtype(dtype)]
     below = math.log(float(info.smallest_subnormal)) - 1
     v = np.concatenate([np.linspace(below, hi, 400_001), np.linspace(-1, 1, 10_001)]).astype(dtype)
     v = np.concatenate([v, np.array([-np.inf, np.inf, np.nan, 0.0, -0.0], dtype=dtype)])
-    flushed, guarded = np.empty_like(v), np.empty_like(v)
-    both(v, flushed, guarded)
+    flushed, guarded = exps_in_a_kernel(numba_common.exp_flushed, v)
     kept = (v >= lo) & (v <= hi)
     np.testing.assert_array_equal(flushed[kept].view(np.uint8), guarded[kept].view(np.uint8))
     assert (flushed[v < lo] == 0).all()  # denormals, and -inf's 0
     assert (guarded[v < lo] < 1.01 * info.tiny).all()  # only the denormal range is flushed
     assert np.isnan(flushed[np.isnan(v)]).all()
     far = np.array([hi + 0.5, 1e4, np.inf], dtype=dtype)
-    out, _ = np.empty_like(far), np.empty_like(far)
-    both(far, out, _)
-    assert np.isposinf(out).all()
+    assert np.isposinf(exps_in_a_kernel(numba_common.exp_flushed, far)[0]).all()
 
 
 # --------------------------------------------------------------------------------- softmax
