@@ -1,4 +1,6 @@
-"""Bench section "matmul": the Numba kernel against NumPy's BLAS (and PyTorch's, where it imports).
+"""Bench section "matmul": the Numba kernel, and the registered ``matmul`` that the ops call
+(``dispatch``: the Numba kernel, BLAS, or a stack split across the cores, as its policy picks for
+the shape), against NumPy's BLAS (and PyTorch's, where it imports).
 
 Every shape runs every implementation in the same process: for each, warm-up calls (the first
 compiles the kernel), then ``ctx.repeat`` timed calls in a row (fewer, but at least 3, once
@@ -6,7 +8,9 @@ compiles the kernel), then ``ctx.repeat`` timed calls in a row (fewer, but at le
 implementations run one after the other, not interleaved, with a pause between them: each
 library's threads spin-wait for a while after a call (OpenBLAS's for up to ~0.1 s, OpenMP's for
 a few ms), and interleaved calls would charge that spinning to whichever library runs next.
-Each row says which implementation the registered dispatcher picks for that shape.
+Each row says which implementation the registered dispatcher picks for that shape; its own row
+(``dispatch``) times that choice, so a stack of attention's small products shows the split
+across the cores (``blas_threads``) that the ops get, not only NumPy's plain loop over the stack.
 
 Run alone: ``python -c "from benchmarks.matmul import main; main()"``.
 """
@@ -84,7 +88,7 @@ def run(ctx=None) -> list[dict]:
     warmup = max(1, int(getattr(ctx, "warmup", 1) or 1))
     budget_s = float(getattr(ctx, "budget_s", 0) or 0)  # 0: no limit; else at least 3 runs
     torch_run = _torch_matmul(ctx)
-    impls = {"numba": nm.numba_matmul, "blas": _blas}
+    impls = {"numba": nm.numba_matmul, "dispatch": nm.matmul, "blas": _blas}
     if torch_run is not None:
         impls["torch"] = torch_run
     rng = np.random.default_rng(0)
@@ -130,11 +134,11 @@ def run(ctx=None) -> list[dict]:
 
 def main() -> None:
     """Print the section as a table."""
-    header = f"{'shape':36} {'impl':6} {'median ms':>10} {'min ms':>8} {'GFLOP/s':>8} {'x BLAS':>7}"
+    header = f"{'shape':36} {'impl':8} {'median ms':>10} {'min ms':>8} {'GFLOP/s':>8} {'x BLAS':>7}"
     print(header + "  note")
     for row in run():
         print(
-            f"{row['name']:36} {row['impl']:6} {row['median_s'] * 1e3:10.3f} "
+            f"{row['name']:36} {row['impl']:8} {row['median_s'] * 1e3:10.3f} "
             f"{row['min_s'] * 1e3:8.3f} {row['gflops']:8.1f} {row['ratio_vs_blas']:7.2f}  "
             f"{row['note']}"
         )
