@@ -125,10 +125,11 @@ def as_flat(x: np.ndarray, dtype=None) -> np.ndarray:
     return np.ascontiguousarray(x, dtype=dtype).reshape(-1)
 
 
-# Sums over rows (a bias gradient) run in a fixed number of row chunks, each into its own partial
-# row, and the partials are then added in order: no two threads ever add into the same number,
-# and the bits do not depend on how many threads ran. Chunk c holds rows
-# [c * R // ROW_CHUNKS, (c + 1) * R // ROW_CHUNKS).
+# Sums over rows (a bias gradient, LayerNorm's weight and bias gradients) run in a fixed number
+# of row chunks, each into its own partial row, and the partials are then added in order: no two
+# threads ever add into the same number, and the bits do not depend on how many threads ran.
+# Enough chunks to balance a few cores, few enough that the final reduction is negligible.
+# Chunk c holds rows [c * R // ROW_CHUNKS, (c + 1) * R // ROW_CHUNKS).
 ROW_CHUNKS = 16
 
 

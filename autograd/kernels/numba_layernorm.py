@@ -23,13 +23,16 @@ import numpy as np
 from numba import prange
 
 from autograd.kernels import reference
-from autograd.kernels.numba_common import as_rows, helper, launch, row_kernel, supported
+from autograd.kernels.numba_common import (
+    ROW_CHUNKS,
+    as_rows,
+    helper,
+    launch,
+    row_kernel,
+    supported,
+)
 from autograd.kernels.numba_dropout import kept, mask_args
 from autograd.kernels.registry import NUMBA, register
-
-# Partial sums for grad_weight/grad_bias: enough chunks to balance two (or a few more) cores,
-# few enough that the final reduction is negligible. Fixed, so results are reproducible.
-_CHUNKS = 16
 
 
 @helper
@@ -252,7 +255,7 @@ def _backward(grad_out, x, weight, mean, rstd, p, seed, through):
     mean1 = np.ascontiguousarray(np.broadcast_to(mean, stats_shape)).reshape(n_rows)
     rstd1 = np.ascontiguousarray(np.broadcast_to(rstd, stats_shape)).reshape(n_rows)
     grad_x = np.empty(x2.shape, dtype=x.dtype)
-    n_chunks = max(1, min(_CHUNKS, n_rows))
+    n_chunks = max(1, min(ROW_CHUNKS, n_rows))  # grad_weight/grad_bias partials, as bias_grad
     part_w = np.empty((n_chunks, n), dtype=x.dtype)
     part_b = np.empty((n_chunks, n), dtype=x.dtype)
     grad_h = np.empty(x2.shape if through else (0, n), dtype=x.dtype)
