@@ -14,7 +14,7 @@ Modules: ``tensor`` (Tensor), ``function`` (Function, Context), ``engine`` (back
 from autograd import _environment  # noqa: F401, I001  (configures on import)
 from autograd import kernels  # noqa: F401  (registers the kernels before any op runs)
 from autograd.backend import get_xp
-from autograd.engine import enable_grad, is_grad_enabled, no_grad
+from autograd.engine import enable_grad, is_grad_enabled, no_grad, will_record
 from autograd.function import Context, Function
 from autograd.gradcheck import GradcheckError, gradcheck
 from autograd.ops import (
@@ -73,7 +73,7 @@ __all__ = [
     "cross_entropy", "dropout", "embedding", "enable_grad", "exp", "gelu", "get_xp", "gradcheck",
     "is_grad_enabled", "layer_norm", "log", "log_softmax", "manual_seed", "masked_fill", "matmul",
     "max", "mean", "no_grad", "ones", "permute", "relu", "reshape", "sigmoid", "softmax", "sqrt",
-    "stack", "sum", "swapaxes", "tanh", "tensor", "var", "where", "zeros",
+    "stack", "sum", "swapaxes", "tanh", "tensor", "var", "where", "will_record", "zeros",
 ]  # fmt: skip
 
 # The building blocks come last: they are built on everything above.

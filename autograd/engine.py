@@ -26,6 +26,13 @@ def is_grad_enabled() -> bool:
     return getattr(_state, "grad_enabled", True)
 
 
+def will_record(*tensors) -> bool:
+    """Whether an op on ``tensors`` records a graph node now: grad mode is on and one of them
+    (None ignored) requires grad, the test ``Function.apply`` makes. An in-place op may
+    overwrite its input only where this is False: no backward will read it."""
+    return is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
+
+
 class _GradMode:
     """Context manager and decorator that sets grad mode, restoring the old mode on exit."""
 

@@ -24,7 +24,7 @@ the *output's broadcast*; the engine sums them back to each input's shape in one
 from __future__ import annotations
 
 from autograd.backend import get_xp, is_floating
-from autograd.engine import is_grad_enabled
+from autograd.engine import will_record
 
 
 class Context:
@@ -72,7 +72,7 @@ class Function:
         check_compatible(cls.__name__, inputs)
         arrays = [t.data if t is not None else None for t in inputs]
         needs_input_grad = tuple(t is not None and t.requires_grad for t in inputs)
-        record = is_grad_enabled() and any(needs_input_grad)
+        record = will_record(*inputs)
         ctx = Context(cls, inputs if record else (), needs_input_grad)
         result = cls.forward(ctx, *arrays, **static)
         extras = ()

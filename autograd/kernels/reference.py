@@ -217,7 +217,7 @@ def layer_norm_forward(x, weight, bias, eps):
 
 @register("add_layer_norm_forward")
 def add_layer_norm_forward(
-    x, residual, weight, bias, eps, keep_sum=True, x_bias=None, p=0.0, seed=0
+    x, residual, weight, bias, eps, keep_sum=True, x_bias=None, p=0.0, seed=0, out=None
 ):
     """LayerNorm(dropout(x + x_bias) + residual) over the last axis (the post-LN residual block).
 
@@ -226,13 +226,17 @@ def add_layer_norm_forward(
 
     Returns ``(y, s, mean, rstd)``: s = dropout(x + x_bias) + residual is what the backward
     differentiates (``add_layer_norm_backward``), or None when ``keep_sum`` is False (no
-    backward will run; the fused kernel then writes y only).
+    backward will run; the fused kernel then writes y only). ``out``, an array of x's shape and
+    dtype, receives y (and is returned as y); it may be x itself, which is then overwritten.
     """
     h = x + x_bias if x_bias is not None else x
     if p > 0:
         h = dropout_apply(h, p, seed)
     s = h + residual
     y, mean, rstd = layer_norm_forward(s, weight, bias, eps)
+    if out is not None:
+        out[...] = y
+        y = out
     return y, (s if keep_sum else None), mean, rstd
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from autograd.backend import get_xp, is_floating
-from autograd.engine import is_grad_enabled
+from autograd.engine import will_record
 from autograd.function import Function, check_compatible
 from autograd.kernels import get_kernel
 from autograd.tensor import Tensor
@@ -320,7 +320,7 @@ def gelu(
     if not inplace:
         return GELU.apply(a, bias, approximate=approximate)
     check_compatible("gelu", (a, bias))
-    if is_grad_enabled() and (a.requires_grad or (bias is not None and bias.requires_grad)):
+    if will_record(a, bias):
         raise RuntimeError(
             "gelu(inplace=True) would overwrite the input that its backward needs; use "
             "inplace=False while a graph is recorded, or run under autograd.no_grad()"

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from autograd.function import Function
+from autograd.backend import is_floating
+from autograd.engine import will_record
+from autograd.function import Function, check_compatible
 from autograd.kernels import get_kernel
 from autograd.ops.dropout import fused_dropout_seed
 from autograd.tensor import Tensor
@@ -89,12 +91,17 @@ def add_layer_norm(
     x_bias: Tensor | None = None,
     dropout_p: float = 0.0,
     generator: np.random.Generator | None = None,
+    inplace: bool = False,
 ) -> Tensor:
     """``layer_norm(dropout(x + x_bias) + residual, weight, bias, eps)`` in one node.
 
     ``x_bias`` (optional) is a linear layer's bias, for a layer run without it; ``dropout_p``
     drops elements of x + x_bias as ``autograd.dropout`` would, with one draw from
     ``generator`` (pass 0 in evaluation).
+
+    ``inplace``: write the result over ``x`` and return ``x`` itself, as ``gelu(inplace=True)``
+    does: for x a product's fresh output, the pass then writes no new array (which that product
+    has pushed out of the caches). Only where no graph is recorded; in grad mode it raises.
 
     Shapes:
         x and residual (..., H), the same shape; weight, bias and x_bias (H,); returns (..., H).
@@ -108,6 +115,20 @@ def add_layer_norm(
                 f"add_layer_norm: {name} has shape {param.shape}, expected ({hidden},)"
             )
     seed = fused_dropout_seed(dropout_p, generator, "add_layer_norm")
-    return AddLayerNorm.apply(
-        x, residual, weight, bias, x_bias, eps=eps, p=float(dropout_p), seed=seed
-    )
+    if not inplace:
+        return AddLayerNorm.apply(
+            x, residual, weight, bias, x_bias, eps=eps, p=float(dropout_p), seed=seed
+        )
+    tensors = (x, residual, weight, bias, x_bias)
+    check_compatible("add_layer_norm", tensors)
+    if will_record(*tensors):
+        raise RuntimeError(
+            "add_layer_norm(inplace=True) would overwrite x while a graph is recorded; use "
+            "inplace=False there, or run under autograd.no_grad()"
+        )
+    if not is_floating(x.dtype):
+        raise TypeError(f"add_layer_norm(inplace=True) needs a floating x, got {x.dtype}")
+    arrays = [None if t is None else t.data for t in tensors]
+    kernel = get_kernel("add_layer_norm_forward", x.data)
+    kernel(*arrays[:4], eps, False, arrays[4], float(dropout_p), seed, out=x.data)
+    return x

@@ -113,9 +113,13 @@ def residual_block(dense: nn.Linear, dropout: nn.Dropout, norm: nn.LayerNorm, x,
         projected = dropout(dense(x))  # (B, T, in) -> (B, T, H)
         return F.add_layer_norm(projected, residual, norm.weight, norm.bias, eps=norm.eps)
     p = dropout.p if dropout.training else 0.0
+    projected = F.linear(x, dense.weight)  # (B, T, in) -> (B, T, H)
+    # projected is a fresh array that only this block holds: in inference the normalized rows
+    # go back over it (see add_layer_norm's inplace) instead of into a new array.
+    inplace = not ag.will_record(projected, residual, norm.weight, norm.bias, dense.bias)
     return F.add_layer_norm(
-        F.linear(x, dense.weight), residual, norm.weight, norm.bias, eps=norm.eps,
-        x_bias=dense.bias, dropout_p=p, generator=dropout.generator if p > 0 else None,
+        projected, residual, norm.weight, norm.bias, eps=norm.eps, x_bias=dense.bias,
+        dropout_p=p, generator=dropout.generator if p > 0 else None, inplace=inplace,
     )  # fmt: skip
 
 

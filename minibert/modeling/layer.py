@@ -42,8 +42,7 @@ class BertIntermediate(nn.Module):
             # backward (inference), GELU writes over it instead of filling a second one: 2-3%
             # of a forward pass at batch 32 x 128, where h is the largest activation.
             bias = self.dense.bias
-            records = ag.is_grad_enabled() and (h.requires_grad or bias.requires_grad)
-            return F.gelu(h, act.approximate, bias=bias, inplace=not records)
+            return F.gelu(h, act.approximate, bias=bias, inplace=not ag.will_record(h, bias))
         return act(self.dense(hidden_states))
 
 

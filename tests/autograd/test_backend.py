@@ -258,6 +258,17 @@ def test_gelu_in_place_writes_over_the_device_array():
     np.testing.assert_allclose(x.data.get(), expected, rtol=1e-10, atol=1e-12)
 
 
+def test_add_layer_norm_in_place_writes_over_the_device_array():
+    x_values, residual_values = normal(4, 5), normal(4, 5)
+    x, residual = ag.Tensor(sx.asarray(x_values)), ag.Tensor(sx.asarray(residual_values))
+    device_array = x.data
+    expected = ops.add_layer_norm(ag.Tensor(x_values), ag.Tensor(residual_values)).data
+    with ag.no_grad():
+        assert ops.add_layer_norm(x, residual, inplace=True) is x
+    assert x.data is device_array and isinstance(x.data, StrictArray)
+    np.testing.assert_allclose(x.data.get(), expected, rtol=1e-12, atol=1e-12)
+
+
 def test_gradcheck_runs_on_device():
     x = ag.Tensor(sx.asarray(normal(2, 5)), requires_grad=True)
     w = ag.Tensor(sx.asarray(normal(5)), requires_grad=True)

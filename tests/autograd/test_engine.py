@@ -159,6 +159,17 @@ def test_no_grad_records_no_graph():
         y.backward(np.ones(1))
 
 
+def test_will_record_is_the_test_ops_make_before_recording_a_node():
+    leaf = ag.Tensor(np.array([1.0]), requires_grad=True)
+    constant = ag.Tensor(np.array([1.0]))
+    assert ag.will_record(constant, leaf) and ag.will_record(None, leaf)
+    assert not ag.will_record(constant, None) and not ag.will_record()
+    assert (constant * leaf).requires_grad and not (constant * constant).requires_grad
+    with ag.no_grad():
+        assert not ag.will_record(leaf)
+        assert not (leaf * 2.0).requires_grad
+
+
 def test_enable_grad_inside_no_grad_records_again():
     x = ag.Tensor(np.array([1.0]), requires_grad=True)
     with ag.no_grad():

@@ -14,6 +14,7 @@ from __future__ import annotations
 import inspect
 import math
 import os
+import runpy
 import subprocess
 import sys
 from pathlib import Path
@@ -333,7 +334,19 @@ def test_add_layer_norm_forward_matches_reference(shape, dtype, layout, seed, ha
         x, residual, weight, bias, 1e-5, False
     )
     assert no_sum is None
-    np.testing.assert_array_equal(y_only, y)  # the sum written into y, normalized in place
+    np.testing.assert_array_equal(y_only, y)  # the sums in scratch rows, never in memory
+    # y written over x itself (inference's residual blocks): the same bits again; and into an
+    # array the kernel cannot take (not C-contiguous), through the reference twin.
+    strided = np.repeat(x[..., None], 2, axis=-1)[..., 0]  # x's values, every other element
+    for out in (np.array(x, order="C"), strided):
+        y_out, _, _, _ = get_kernel("add_layer_norm_forward", x, backend="numba")(
+            out, residual, weight, bias, 1e-5, False, out=out
+        )
+        assert np.shares_memory(y_out, out) or out.size == 0
+        if out.flags.c_contiguous:
+            np.testing.assert_array_equal(y_out, y)
+        else:
+            assert_twin(y_out, y_ref, dtype)
 
 
 @compiled
@@ -674,18 +687,33 @@ def test_exact_gelu_is_accurate_to_float64_precision_far_into_both_tails():
 
 @compiled
 def test_float32_exact_gelu_agrees_with_the_float64_kernel_on_a_dense_grid():
-    # The float32 path runs its own degree-10 polynomial in float32 arithmetic; the float64
-    # path (accurate to 2e-15, test above) is the yardstick. Both tails and zero included.
+    # The float32 path runs in float32 arithmetic: the forward a rational function for Phi, the
+    # backward a degree-10 polynomial with an exponential; the float64 path (accurate to 2e-15,
+    # test above) is the yardstick. Both tails and zero included.
     x = np.concatenate([np.linspace(-20, 20, 400_001), [0.0, -0.0, 1e-30, -1e-30]])
     x32 = x.astype(np.float32)
     x64 = x32.astype(np.float64)
     g = np.ones_like(x32)
     forward = get_kernel("gelu_forward", x32, backend="numba")
     backward = get_kernel("gelu_backward", x32, backend="numba")
-    # GELU and its derivative are at most |x| and 1.13 in size: a few float32 ulps of 1 suffice.
-    assert_close(forward(x32, "none"), forward(x64, "none"), rtol=4e-7, atol=4e-7)
+    # The forward is x times Phi known to a few float32 ulps of 1 (as PyTorch's 1 + erf is):
+    # its error scales with |x|, and it never has the wrong sign.
+    y32, y64 = forward(x32, "none"), forward(x64, "none")
+    assert np.all(np.abs(y32 - y64) <= 2e-7 * np.maximum(np.abs(x64), 1.0))
+    assert not np.any(y32 * x32 < 0)
+    # The derivative is at most 1.13 in size: a few float32 ulps of 1 suffice.
     assert_close(backward(x32, g, "none"), backward(x64, g.astype(np.float64), "none"),
                  rtol=4e-7, atol=4e-7)  # fmt: skip
+
+
+def test_the_float32_normal_cdf_constants_are_those_the_fit_script_finds():
+    # The rational function's constants in numba_gelu come from scripts/fit_normal_cdf.py; rerun
+    # the fit (0.2 s) and hold them to it, and to its error bound, so neither drifts alone.
+    script = runpy.run_path(str(Path(__file__).parents[2] / "scripts" / "fit_normal_cdf.py"))
+    p32, q32, erf_error, phi_error = script["normal_cdf_coefficients"]()
+    assert erf_error < 3e-9 and phi_error < 2e-8  # well below float32's 6e-8 at 1/2
+    np.testing.assert_allclose(numba_gelu._CDF_P_F32, p32, rtol=1e-6)
+    np.testing.assert_allclose(numba_gelu._CDF_Q_F32, q32, rtol=1e-6)
 
 
 # ---------------------------------------------------------------------------- cross-entropy

@@ -801,6 +801,57 @@ def test_gelu_in_place_refuses_integers_and_mixed_dtypes():
         ag.gelu(x32, bias=ag.Tensor(np.ones(3)), inplace=True)
 
 
+@given(
+    hnp.arrays(np.float32, (3, 7), elements=st.floats(-8, 8, width=32)),
+    st.booleans(),
+    st.sampled_from([0.0, 0.4]),
+)
+def test_add_layer_norm_in_place_writes_the_ops_result_over_x(values, has_x_bias, p):
+    rng = np.random.default_rng(0)
+    residual, weight, bias, x_bias = (
+        ag.Tensor(rng.standard_normal(shape).astype(np.float32))
+        for shape in ((3, 7), (7,), (7,), (7,))
+    )
+    x_bias = x_bias if has_x_bias else None
+    x = ag.Tensor(values.copy())
+
+    def block(inplace):
+        generator = np.random.default_rng(1) if p > 0 else None  # the same dropout mask
+        return autograd.ops.add_layer_norm(
+            x, residual, weight, bias, 1e-5, x_bias=x_bias, dropout_p=p, generator=generator,
+            inplace=inplace,
+        )  # fmt: skip
+
+    expected = block(inplace=False).data  # computed aside first
+    with ag.no_grad():
+        returned = block(inplace=True)
+    assert returned is x and returned.dtype == np.float32
+    np.testing.assert_array_equal(x.data, expected)
+
+
+def test_add_layer_norm_in_place_needs_no_graph_to_record():
+    def x_and_residual():
+        return ag.Tensor(np.linspace(-2, 2, 6).reshape(2, 3)), ag.Tensor(np.ones((2, 3)))
+
+    x, residual = x_and_residual()
+    autograd.ops.add_layer_norm(x, residual, inplace=True)  # grad mode, nothing requires grad
+    centred = np.array([-0.8, 0.0, 0.8])  # both rows of x + 1, minus their means
+    normalized = centred / np.sqrt((centred**2).mean() + 1e-5)
+    np.testing.assert_allclose(x.data, [normalized] * 2, rtol=1e-12, atol=1e-15)
+    for needs_grad in range(2):
+        x, residual = x_and_residual()
+        (x, residual)[needs_grad].requires_grad = True
+        before = x.data.copy()
+        with pytest.raises(RuntimeError, match="overwrite x while a graph is recorded"):
+            autograd.ops.add_layer_norm(x, residual, inplace=True)
+        np.testing.assert_array_equal(x.data, before)  # refused before writing anything
+    with pytest.raises(TypeError, match="floating x"), ag.no_grad():
+        autograd.ops.add_layer_norm(ag.Tensor(np.arange(3)), ag.Tensor(np.ones(3)), inplace=True)
+    x32 = ag.Tensor(np.ones((2, 3), dtype=np.float32))
+    with pytest.raises(TypeError, match="float32 and float64"), ag.no_grad():
+        autograd.ops.add_layer_norm(x32, ag.Tensor(np.ones((2, 3))), inplace=True)
+
+
 def test_softmax_of_a_fully_masked_row_is_zero_with_zero_gradient():
     x = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
     mask = np.array([[0.0, -np.inf, 0.0], [-np.inf, -np.inf, -np.inf]])

@@ -183,9 +183,9 @@ def test_padding_never_changes_the_real_tokens_outputs(config):
 
 @pytest.mark.parametrize("hidden_act", ["gelu", "gelu_new"])
 def test_inference_gives_the_grad_mode_outputs_bit_for_bit(hidden_act):
-    # Under no_grad the intermediate GELU writes over its input (nothing keeps it for a
-    # backward); that must change no bit of the outputs. (In grad mode it may not write in
-    # place at all: ag.gelu raises, tests/autograd/test_ops.py.)
+    # Under no_grad the intermediate GELU and the residual blocks' LayerNorms write over their
+    # inputs (nothing keeps them for a backward); that must change no bit of the outputs. (In
+    # grad mode they may not write in place at all: they raise, tests/autograd/test_ops.py.)
     config = small_config(hidden_act=hidden_act)
     model = modeling.BertForPreTraining(config).eval()  # float32
     ids, mask, token_types = padded_batch(np.random.default_rng(4), 3, 9, config.vocab_size)
