@@ -100,8 +100,10 @@ def add_layer_norm(
     ``generator`` (pass 0 in evaluation).
 
     ``inplace``: write the result over ``x`` and return ``x`` itself, as ``gelu(inplace=True)``
-    does: for x a product's fresh output, the pass then writes no new array (which that product
-    has pushed out of the caches). Only where no graph is recorded; in grad mode it raises.
+    does. For x the fresh output of a product, the pass then writes where it has just read
+    instead of into a new array, whose memory the product has pushed out of the caches (and
+    the sums are never stored). x must be a temporary nothing else reads. Only where no graph
+    is recorded; in grad mode it raises.
 
     Shapes:
         x and residual (..., H), the same shape; weight, bias and x_bias (H,); returns (..., H).
