@@ -245,27 +245,6 @@ def _gelu_erf_forward(x, bias, out):
             out[i, j] = xi * _normal_cdf_of(xi)
 
 
-# The backward kernels run over ROW_CHUNKS chunks of rows; with ``sums`` each chunk also adds up
-# the gradient it writes into its row of ``partial``: the bias's gradient (see
-# ``gelu_bias_backward``), summed while the rows are still in cache. The flag is loop-invariant,
-# so LLVM compiles the loop twice, with and without the sums.
-
-
-@row_kernel
-def _gelu_erf_backward(x, bias, grad_out, out, partial, sums):
-    n_rows, n_chunks = x.shape[0], partial.shape[0]
-    for c in prange(n_chunks):
-        partial[c, :] = 0
-        for i in range(c * n_rows // n_chunks, (c + 1) * n_rows // n_chunks):
-            for j in range(x.shape[1]):
-                xi = x[i, j] + bias[j]
-                cdf, pdf = _normal_cdf_pdf_of(xi)
-                d = grad_out[i, j] * (cdf + xi * pdf)
-                out[i, j] = d
-                if sums:
-                    partial[c, j] += d
-
-
 # The tanh form's tail: e^{-2|u|} is 2e-35 at |u| = 40, still a normal float32; beyond, it is 0
 # (its denormals would be as slow as the exact form's, see the module docstring).
 _U_TAIL = 40.0
@@ -321,28 +300,41 @@ def _gelu_tanh_forward_(x, bias):
             x[i, j] = _gelu_tanh(x[i, j] + bias[j], one, c0, c1, limit, zero)
 
 
+@helper
+def _gelu_slope(xi, tanh, one, c0, c1, c3, two, limit, zero):
+    """d GELU / dx at xi: Phi(x) + x phi(x), or with ``tanh`` s + 2 x s (1 - s) u', where
+    s = sigmoid(2u) = (1 + tanh u) / 2 and u = sqrt(2/pi) (x + 0.044715 x^3)."""
+    if tanh:
+        u = c0 * (xi + c1 * xi * xi * xi)
+        du = c0 * (one + c3 * xi * xi)
+        e = _exp_minus_two_abs(u, limit, zero)
+        inv = one / (one + e)
+        s = (one if u >= 0 else e) * inv
+        s_one_minus_s = e * inv * inv  # sigma(2u) sigma(-2u), symmetric in u
+        return s + two * xi * s_one_minus_s * du
+    cdf, pdf = _normal_cdf_pdf_of(xi)
+    return cdf + xi * pdf
+
+
+# One backward kernel serves both forms. It runs over ROW_CHUNKS chunks of rows; with ``sums``
+# each chunk also adds up the gradient it writes into its row of ``partial``: the bias's
+# gradient (see ``gelu_bias_backward``), summed while the rows are still in cache. ``tanh`` and
+# ``sums`` are loop-invariant flags, so LLVM compiles the loop once for each combination, and
+# each copy vectorizes on its own (the same bits and speed as a kernel per form, measured).
+
+
 @row_kernel
-def _gelu_tanh_backward(x, bias, grad_out, out, partial, sums):
-    """grad_out * (s + 2 x s (1 - s) u'), s = sigmoid(2u) = (1 + tanh u) / 2."""
-    one = x.dtype.type(1)
-    c0 = x.dtype.type(_SQRT_TWO_OVER_PI)
-    c1 = x.dtype.type(_GELU_CUBIC)
-    c3 = x.dtype.type(3 * _GELU_CUBIC)
-    two = x.dtype.type(2)
-    limit, zero = x.dtype.type(_U_TAIL), x.dtype.type(0)
+def _gelu_backward(x, bias, grad_out, out, partial, sums, tanh):
+    one, two, zero = x.dtype.type(1), x.dtype.type(2), x.dtype.type(0)
+    c0, c1 = x.dtype.type(_SQRT_TWO_OVER_PI), x.dtype.type(_GELU_CUBIC)
+    c3, limit = x.dtype.type(3 * _GELU_CUBIC), x.dtype.type(_U_TAIL)
     n_rows, n_chunks = x.shape[0], partial.shape[0]
     for c in prange(n_chunks):
         partial[c, :] = 0
         for i in range(c * n_rows // n_chunks, (c + 1) * n_rows // n_chunks):
             for j in range(x.shape[1]):
                 xi = x[i, j] + bias[j]
-                u = c0 * (xi + c1 * xi * xi * xi)
-                du = c0 * (one + c3 * xi * xi)
-                e = _exp_minus_two_abs(u, limit, zero)
-                inv = one / (one + e)
-                s = (one if u >= 0 else e) * inv
-                s_one_minus_s = e * inv * inv  # sigma(2u) sigma(-2u), symmetric in u
-                d = grad_out[i, j] * (s + two * xi * s_one_minus_s * du)
+                d = grad_out[i, j] * _gelu_slope(xi, tanh, one, c0, c1, c3, two, limit, zero)
                 out[i, j] = d
                 if sums:
                     partial[c, j] += d
@@ -415,8 +407,7 @@ def _backward(x, grad_out, approximate, bias, sums: bool):
     g = g.reshape(rows.shape)  # (..., N) -> (R, N)
     out = np.empty(rows.shape, dtype=x.dtype)
     partial = np.empty((ROW_CHUNKS, rows.shape[1]), dtype=x.dtype)
-    kernel = _pick(approximate, _gelu_erf_backward, _gelu_tanh_backward)
-    launch(kernel, out.size, rows, bias_row, g, out, partial, sums)
+    launch(_gelu_backward, out.size, rows, bias_row, g, out, partial, sums, approximate == "tanh")
     return out.reshape(x.shape), partial
 
 
