@@ -113,3 +113,20 @@ def check_compatible(name: str, inputs: tuple) -> None:
                     f"{name}: inputs have dtypes {float_dtype} and {t.dtype}; cast one with "
                     f".astype('{float_dtype}') so float64 does not creep into a float32 run"
                 )
+
+
+def check_in_place(name: str, target, inputs: tuple, overwritten: str) -> None:
+    """Before an op writes its result over ``target`` (one of ``inputs``, tensors or None):
+    ``check_compatible``, no graph recorded (``will_record``: with no version counters, nothing
+    could tell a backward that its saved input changed; ``overwritten`` names what would be
+    lost), and a floating ``target`` to write into."""
+    check_compatible(name, inputs)
+    if will_record(*inputs):
+        raise RuntimeError(
+            f"{name}(inplace=True) would overwrite {overwritten} while a graph is recorded; use "
+            "inplace=False there, or run under autograd.no_grad()"
+        )
+    if not is_floating(target.dtype):
+        raise TypeError(
+            f"{name}(inplace=True) needs a floating tensor to write into, got {target.dtype}"
+        )

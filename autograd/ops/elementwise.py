@@ -9,8 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from autograd.backend import get_xp, is_floating
-from autograd.engine import will_record
-from autograd.function import Function, check_compatible
+from autograd.function import Function, check_in_place
 from autograd.kernels import get_kernel
 from autograd.tensor import Tensor
 
@@ -319,14 +318,7 @@ def gelu(
         )
     if not inplace:
         return GELU.apply(a, bias, approximate=approximate)
-    check_compatible("gelu", (a, bias))
-    if will_record(a, bias):
-        raise RuntimeError(
-            "gelu(inplace=True) would overwrite the input that its backward needs; use "
-            "inplace=False while a graph is recorded, or run under autograd.no_grad()"
-        )
-    if not is_floating(a.dtype):
-        raise TypeError(f"gelu(inplace=True) needs a floating tensor to write into, got {a.dtype}")
+    check_in_place("gelu", a, (a, bias), overwritten="the input that its backward needs")
     get_kernel("gelu_forward_", a.data)(a.data, approximate, None if bias is None else bias.data)
     return a
 

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from autograd.backend import is_floating
-from autograd.engine import will_record
-from autograd.function import Function, check_compatible
+from autograd.function import Function, check_in_place
 from autograd.kernels import get_kernel
 from autograd.ops.dropout import fused_dropout_seed
 from autograd.tensor import Tensor
@@ -122,14 +120,7 @@ def add_layer_norm(
             x, residual, weight, bias, x_bias, eps=eps, p=float(dropout_p), seed=seed
         )
     tensors = (x, residual, weight, bias, x_bias)
-    check_compatible("add_layer_norm", tensors)
-    if will_record(*tensors):
-        raise RuntimeError(
-            "add_layer_norm(inplace=True) would overwrite x while a graph is recorded; use "
-            "inplace=False there, or run under autograd.no_grad()"
-        )
-    if not is_floating(x.dtype):
-        raise TypeError(f"add_layer_norm(inplace=True) needs a floating x, got {x.dtype}")
+    check_in_place("add_layer_norm", x, tensors, overwritten="x")
     arrays = [None if t is None else t.data for t in tensors]
     kernel = get_kernel("add_layer_norm_forward", x.data)
     kernel(*arrays[:4], eps, False, arrays[4], float(dropout_p), seed, out=x.data)
