@@ -54,15 +54,20 @@ CONFIGS = {
     ),
 }  # fmt: skip
 
-# impl -> (library, MLM head on masked positions only). "minibert-blas1" is minibert with
-# NumPy's OpenBLAS on one thread (Numba's kernels keep every thread): on a shared machine,
+# impl -> (library, which rows the training step computes past the last self-attention):
+# "all" (every position: MLM logits everywhere, transformers as shipped), "masked" (every
+# position through the encoder, MLM logits at the labelled rows only) or "pruned" (the last
+# layer's output block and feed-forward network, and the heads, at the labelled and [CLS] rows
+# only: what minibert's BertForPreTraining does with masked_only). "minibert-blas1" is minibert
+# with NumPy's OpenBLAS on one thread (Numba's kernels keep every thread): on a shared machine,
 # OpenBLAS's spinning worker threads fight Numba's for the cores, so both policies are shown.
 IMPLS = {
-    "minibert": ("minibert", True),
-    "minibert-blas1": ("minibert", True),
-    "torch": ("torch", True),  # inference: no MLM head at all
-    "torch-all": ("torch", False),
-    "torch-masked": ("torch", True),
+    "minibert": ("minibert", "pruned"),
+    "minibert-blas1": ("minibert", "pruned"),
+    "torch": ("torch", "masked"),  # inference: no MLM head at all
+    "torch-all": ("torch", "all"),
+    "torch-masked": ("torch", "masked"),
+    "torch-pruned": ("torch", "pruned"),
 }
 PROTOCOL_PREFIX = "@@"
 
@@ -131,7 +136,7 @@ def timed_step(loss_of_batch, optimizer):
     return step
 
 
-def torch_train(config_name: str, masked_only: bool):
+def torch_train(config_name: str, rows: str):
     import torch
     from transformers import BertConfig, BertForPreTraining
 
@@ -139,23 +144,48 @@ def torch_train(config_name: str, masked_only: bool):
     model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.01)
     batch = {k: torch.from_numpy(v) for k, v in make_batch(model.config.vocab_size).items()}
+    inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "token_type_ids")}
     cross_entropy = torch.nn.CrossEntropyLoss()
     flat_labels = batch["labels"].reshape(-1)  # (B, T) -> (B*T,)
     positions = (flat_labels != -100).nonzero()[:, 0]  # (M,)
+    M = positions.shape[0]
 
-    def loss_masked():
-        # transformers computes MLM logits at every position; this variant computes them only
-        # where labels are (as the original BERT and minibert's masked_only do): same loss.
-        inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "token_type_ids")}
-        out = model.bert(**inputs)
-        hidden = out.last_hidden_state.reshape(BATCH * SEQ_LEN, -1)  # (B, T, H) -> (B*T, H)
-        logits = model.cls.predictions(hidden[positions])  # (M, V)
-        nsp_logits = model.cls.seq_relationship(out.pooler_output)  # (B, 2)
+    def loss(hidden_rows, cls_states):
+        logits = model.cls.predictions(hidden_rows)  # (M, H) -> (M, V)
+        nsp_logits = model.cls.seq_relationship(model.bert.pooler.activation(
+            model.bert.pooler.dense(cls_states)))  # (B, H) -> (B, 2)  # fmt: skip
         return cross_entropy(logits, flat_labels[positions]) + cross_entropy(
             nsp_logits, batch["next_sentence_label"]
         )
 
-    return timed_step(loss_masked if masked_only else lambda: model(**batch).loss, optimizer)
+    def loss_masked():
+        # transformers computes MLM logits at every position; this variant computes them only
+        # where labels are (as the original BERT does): the same loss.
+        hidden = model.bert(**inputs).last_hidden_state  # (B, T, H)
+        return loss(hidden.reshape(BATCH * SEQ_LEN, -1)[positions], hidden[:, 0])
+
+    def loss_pruned():
+        # As minibert's BertForPreTraining: the last layer's output block and feed-forward
+        # network at the rows the losses read only (the labelled ones and the [CLS] ones), after
+        # a self-attention over every position. transformers' own modules, called in order.
+        bert, layers = model.bert, model.bert.encoder.layer
+        hidden = bert.embeddings(input_ids=inputs["input_ids"],
+                                 token_type_ids=inputs["token_type_ids"])  # fmt: skip
+        mask, _ = bert._create_attention_masks(
+            attention_mask=inputs["attention_mask"], encoder_attention_mask=None,
+            embedding_output=hidden, encoder_hidden_states=None, cache=None, position_ids=None,
+        )  # fmt: skip
+        for layer in layers[:-1]:
+            hidden = layer(hidden, mask)  # (B, T, H)
+        context, _ = layers[-1].attention.self(hidden, attention_mask=mask)  # (B, T, H)
+        rows = torch.cat([positions, torch.arange(BATCH) * SEQ_LEN])  # (M + B,)
+        context, residual = (t.reshape(BATCH * SEQ_LEN, -1)[rows] for t in (context, hidden))
+        attended = layers[-1].attention.output(context, residual)  # (M + B, H)
+        out = layers[-1].output(layers[-1].intermediate(attended), attended)
+        return loss(out[:M], out[M:])
+
+    losses = {"all": lambda: model(**batch).loss, "masked": loss_masked, "pruned": loss_pruned}
+    return timed_step(losses[rows], optimizer)
 
 
 def minibert_infer(config_name: str):
@@ -198,10 +228,10 @@ def torch_infer(config_name: str):
 
 
 def build(impl: str, mode: str, config_name: str):
-    library, masked_only = IMPLS[impl]
+    library, rows = IMPLS[impl]
     if library == "minibert":
         return minibert_train(config_name) if mode == "train" else minibert_infer(config_name)
-    return torch_train(config_name, masked_only) if mode == "train" else torch_infer(config_name)
+    return torch_train(config_name, rows) if mode == "train" else torch_infer(config_name)
 
 
 # ---------------------------------------------------------------------------- worker side

@@ -813,6 +813,31 @@ assert abs(masked_only.mlm_loss.item() - math.log(len(tokenizer))) < 0.5  # untr
 # An untrained model's MLM loss is close to $\log V = \log 1000 \approx 6.9$: a uniform guess
 # over the vocabulary. Tutorial 08 trains one and watches the loss fall below it.
 #
+# The same reasoning reaches one layer further down. Only the labelled rows of the last
+# layer's output reach the MLM head, and only the `[CLS]` rows the NSP head. Within that layer,
+# self-attention mixes every position into every other, so it must run whole; but what follows
+# it (the output projection, the feed-forward network, the two LayerNorms) works on each
+# position alone. `BertForPreTraining` computes that part at the labelled and `[CLS]` rows only
+# (`BertModel(..., output_positions=rows)`), three quarters of the last layer's products
+# skipped. The rows it does compute are the full model's:
+
+# %%
+bert = model.bert
+rows = masked_only.masked_positions  # (M,) flat positions b * T + t
+full = bert(**{k: batch[k] for k in ("input_ids", "attention_mask", "token_type_ids")})
+pruned = bert(
+    **{k: batch[k] for k in ("input_ids", "attention_mask", "token_type_ids")},
+    output_positions=rows,
+)
+H = tiny.hidden_size
+gap = np.abs(pruned.last_hidden_state.data - full.last_hidden_state.data.reshape(-1, H)[rows])
+print(f"last_hidden_state {tuple(pruned.last_hidden_state.shape)} at the labelled rows only; "
+      f"largest difference from the full model's rows {gap.max():.1e}")  # fmt: skip
+assert pruned.last_hidden_state.shape == (M, H)  # checkpoint
+assert gap.max() < 1e-5
+assert np.allclose(pruned.pooler_output.data, full.pooler_output.data, atol=1e-5)
+
+# %% [markdown]
 # ## Summary
 #
 # - The corpus: Google's format, one sentence per line, blank lines between documents;
@@ -827,7 +852,8 @@ assert abs(masked_only.mlm_loss.item() - math.log(len(tokenizer))) < 0.5  # untr
 #   masking hides all of a word or none of it.
 # - Dynamic masking: new pairs and masks every epoch, reproducible from `(seed, epoch)`.
 # - Batches are padded, with an attention mask; labels are -100 where there is nothing to
-#   predict, and the model computes vocabulary logits at the labelled positions only.
+#   predict, and the model computes vocabulary logits at the labelled positions only, and its
+#   last layer past self-attention at those (and the `[CLS]`) positions only.
 #
 # ## Exercises
 #

@@ -76,14 +76,15 @@ def _forward_rows(x, weight, bias, eps, y, mean, rstd):
 
 
 @row_kernel
-def _add_forward_rows(x, x_bias, seed, threshold, keep_scale, dropout, residual, weight, bias, eps,
-                      s, y, mean, rstd):  # fmt: skip
+def _add_forward_rows(x, x_bias, seed, threshold, keep_scale, dropout, counter_rows, residual,
+                      weight, bias, eps, s, y, mean, rstd):  # fmt: skip
     """s[i] = dropout(x[i] + x_bias) + residual[i], then y[i] = LayerNorm(s[i]) while the row is
     in L1.
 
     ``x_bias`` is zeros when there is none; the dropout mask is ``numba_dropout``'s counter hash
-    of the flat index i * n + j (as ``dropout_apply`` on (R, N) gives). The normalization is the
-    one ``_forward_rows`` runs, so y is bit for bit the LayerNorm kernel's result on s.
+    of the flat index counter_rows[i] * n + j (with counter_rows = 0, 1, ..., what
+    ``dropout_apply`` on (R, N) gives). The normalization is the one ``_forward_rows`` runs, so
+    y is bit for bit the LayerNorm kernel's result on s.
 
     ``s`` is either (R, N), every sum kept, or (ROW_CHUNKS, N): one scratch row per chunk of
     rows, written over for each row of the chunk. The same loops run on either, so y has the
@@ -96,7 +97,7 @@ def _add_forward_rows(x, x_bias, seed, threshold, keep_scale, dropout, residual,
         for i in range(c * n_rows // ROW_CHUNKS, (c + 1) * n_rows // ROW_CHUNKS):
             row = s[i] if keep_all else s[c]
             if dropout:
-                first = i * n
+                first = counter_rows[i] * n
                 for j in range(n):
                     keep = keep_scale if kept(first + j, seed, threshold) else zero
                     row[j] = (x[i, j] + x_bias[j]) * keep + residual[i, j]
@@ -123,15 +124,17 @@ def _gather_sum_rows(tables, indices, s):
 
 @row_kernel
 def _backward_rows(grad_out, x, weight, mean, rstd, grad_x, part_w, part_b,
-                   seed, threshold, keep_scale, dropout, through, grad_h, part_h):  # fmt: skip
+                   seed, threshold, keep_scale, dropout, counter_rows, through, grad_h,
+                   part_h):  # fmt: skip
     """grad_x rows, and per-chunk partial sums of grad_out * xhat (part_w) and grad_out (part_b).
 
     With xhat = (x - mean) * rstd and gh = grad_out * weight (weight = ones when absent):
     grad_x = rstd * (gh - mean(gh) - xhat * mean(gh * xhat)).
 
     For ``add_layer_norm`` with an x_bias or a dropout (``through``), the same pass also writes
-    grad_h = grad_x through the dropout mask and its per-chunk row sums (part_h, the x_bias
-    gradient); otherwise grad_h and part_h are empty and untouched.
+    grad_h = grad_x through the dropout mask (the forward's: row i hashes the counters of row
+    counter_rows[i]) and its per-chunk row sums (part_h, the x_bias gradient); otherwise grad_h
+    and part_h are empty and untouched.
     """
     n_rows, n = x.shape
     n_chunks = part_w.shape[0]
@@ -165,7 +168,7 @@ def _backward_rows(grad_out, x, weight, mean, rstd, grad_x, part_w, part_b,
                 part_b[c, j] += g
             if through:
                 if dropout:
-                    first = i * n
+                    first = counter_rows[i] * n
                     for j in range(n):
                         keep = keep_scale if kept(first + j, seed, threshold) else zero
                         grad_h[i, j] = grad_x[i, j] * keep
@@ -201,17 +204,20 @@ def layer_norm_forward(x, weight, bias, eps):
     return y.reshape(x.shape), mean.reshape(stats_shape), rstd.reshape(stats_shape)
 
 
-def _dropout_args(dtype, p, seed):
-    """``numba_dropout.mask_args`` and whether to drop at all (no dropout when p is 0)."""
-    return (*mask_args(dtype, p, seed), p > 0.0)
+def _dropout_args(dtype, p, seed, n_rows, rows=None):
+    """``numba_dropout.mask_args``, whether to drop at all (no dropout when p is 0), and each
+    row's counter row: ``rows`` (R,), or 0, 1, ..., R - 1 (the rows' own)."""
+    counter_rows = np.arange(n_rows) if rows is None else np.ascontiguousarray(rows, np.int64)
+    return (*mask_args(dtype, p, seed), p > 0.0, counter_rows)
 
 
 @register("add_layer_norm_forward", NUMBA)
 def add_layer_norm_forward(
-    x, residual, weight, bias, eps, keep_sum=True, x_bias=None, p=0.0, seed=0, out=None
+    x, residual, weight, bias, eps, keep_sum=True, x_bias=None, p=0.0, seed=0, out=None, rows=None
 ):
     """LayerNorm(dropout(x + x_bias) + residual) in one pass; ``(y, s, mean, rstd)`` as the
-    reference, y written into ``out`` when given (x itself included).
+    reference, y written into ``out`` when given (x itself included), x's rows dropped as rows
+    ``rows`` of a larger tensor when given.
 
     Without ``keep_sum`` (no backward will read the sums) each sum is built in a scratch row
     that stays in L1, one per chunk of rows, and never goes to memory; with ``out=x`` the
@@ -231,9 +237,10 @@ def add_layer_norm_forward(
         or x.shape[-1] == 0
         or p >= 1.0
         or not (out is None or _is_rows_of(out, x))
+        or not _counter_rows_ok(rows, x)
     ):
         return reference.add_layer_norm_forward(
-            x, residual, weight, bias, eps, keep_sum, x_bias, p, seed, out
+            x, residual, weight, bias, eps, keep_sum, x_bias, p, seed, out, rows
         )
     n = x.shape[-1]
     x2, r2 = as_rows(x), as_rows(residual)  # (..., N) -> (R, N)
@@ -243,7 +250,7 @@ def add_layer_norm_forward(
     rstd = np.empty(x2.shape[0], dtype=x.dtype)
     w, b = _param(weight, n, x.dtype, 1), _param(bias, n, x.dtype, 0)
     xb = _param(x_bias, n, x.dtype, 0)
-    dropout = _dropout_args(x.dtype, p, seed)
+    dropout = _dropout_args(x.dtype, p, seed, x2.shape[0], rows)
     launch(
         _add_forward_rows, y.size, x2, xb, *dropout, r2, w, b, x.dtype.type(eps), s, y, mean,
         rstd,
@@ -255,6 +262,14 @@ def add_layer_norm_forward(
         mean.reshape(stats_shape),
         rstd.reshape(stats_shape),
     )
+
+
+def _counter_rows_ok(rows, x) -> bool:
+    """Whether ``rows`` is absent or a NumPy integer array with one entry per row of x."""
+    if rows is None:
+        return True
+    n_rows = x.size // x.shape[-1] if x.shape[-1] else 0
+    return isinstance(rows, np.ndarray) and rows.dtype.kind in "iu" and rows.shape == (n_rows,)
 
 
 def _is_rows_of(out, x) -> bool:
@@ -269,7 +284,7 @@ def _is_rows_of(out, x) -> bool:
     )
 
 
-def _backward(grad_out, x, weight, mean, rstd, p, seed, through):
+def _backward(grad_out, x, weight, mean, rstd, p, seed, through, rows=None):
     """Run ``_backward_rows``; returns (grad_x, grad_h or None, part_w, part_b, part_h) with
     grad_x and grad_h as (R, N) rows."""
     n = x.shape[-1]
@@ -286,7 +301,7 @@ def _backward(grad_out, x, weight, mean, rstd, p, seed, through):
     part_h = np.empty((n_chunks if through else 0, n), dtype=x.dtype)
     w = _param(weight, n, x.dtype, 1)
     args = (as_rows(grad_out), x2, w, mean1, rstd1, grad_x, part_w, part_b)
-    dropout = _dropout_args(x.dtype, p, seed)
+    dropout = _dropout_args(x.dtype, p, seed, n_rows, rows)
     launch(_backward_rows, grad_x.size, *args, *dropout, through, grad_h, part_h)
     return grad_x, (grad_h if through else None), part_w, part_b, part_h
 
@@ -302,15 +317,18 @@ def _backward_ok(grad_out, x, weight, mean, rstd) -> bool:
 
 
 @register("add_layer_norm_backward", NUMBA)
-def add_layer_norm_backward(grad_out, s, weight, mean, rstd, has_bias, has_x_bias, p=0.0, seed=0):
+def add_layer_norm_backward(
+    grad_out, s, weight, mean, rstd, has_bias, has_x_bias, p=0.0, seed=0, rows=None
+):
     """Gradients of ``add_layer_norm_forward`` in one pass (see the reference twin)."""
-    if not _backward_ok(grad_out, s, weight, mean, rstd) or p >= 1.0:
+    usable = _backward_ok(grad_out, s, weight, mean, rstd) and _counter_rows_ok(rows, s)
+    if not usable or p >= 1.0:
         return reference.add_layer_norm_backward(
-            grad_out, s, weight, mean, rstd, has_bias, has_x_bias, p, seed
+            grad_out, s, weight, mean, rstd, has_bias, has_x_bias, p, seed, rows
         )
     through = has_x_bias or p > 0
     grad_s, grad_x, part_w, part_b, part_h = _backward(
-        grad_out, s, weight, mean, rstd, p, seed, through
+        grad_out, s, weight, mean, rstd, p, seed, through, rows
     )
     grad_s = grad_s.reshape(s.shape)
     return (

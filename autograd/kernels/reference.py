@@ -217,12 +217,13 @@ def layer_norm_forward(x, weight, bias, eps):
 
 @register("add_layer_norm_forward")
 def add_layer_norm_forward(
-    x, residual, weight, bias, eps, keep_sum=True, x_bias=None, p=0.0, seed=0, out=None
+    x, residual, weight, bias, eps, keep_sum=True, x_bias=None, p=0.0, seed=0, out=None, rows=None
 ):
     """LayerNorm(dropout(x + x_bias) + residual) over the last axis (the post-LN residual block).
 
     ``x_bias`` is the bias of the linear layer that made x, and the dropout is ``dropout_apply``
-    with ``seed`` (none when p is 0): with both, the block's three passes become one.
+    with ``seed`` (none when p is 0): with both, the block's three passes become one. With
+    ``rows`` (R,), x's R rows drop as rows ``rows`` of a larger tensor would (``_mask_of_seed``).
 
     Returns ``(y, s, mean, rstd)``: s = dropout(x + x_bias) + residual is what the backward
     differentiates (``add_layer_norm_backward``), or None when ``keep_sum`` is False (no
@@ -231,7 +232,7 @@ def add_layer_norm_forward(
     """
     h = x + x_bias if x_bias is not None else x
     if p > 0:
-        h = dropout_apply(h, p, seed)
+        h = h * _mask_of_seed(h, p, seed, rows)
     s = h + residual
     y, mean, rstd = layer_norm_forward(s, weight, bias, eps)
     if out is not None:
@@ -257,15 +258,17 @@ def embedding_layer_norm_forward(tables, indices, weight, bias, eps, keep_sum=Tr
 
 
 @register("add_layer_norm_backward")
-def add_layer_norm_backward(grad_out, s, weight, mean, rstd, has_bias, has_x_bias, p=0.0, seed=0):
+def add_layer_norm_backward(
+    grad_out, s, weight, mean, rstd, has_bias, has_x_bias, p=0.0, seed=0, rows=None
+):
     """Gradients of ``add_layer_norm_forward``: ``(grad_x, grad_residual, grad_weight,
     grad_bias, grad_x_bias)``.
 
     grad_residual is LayerNorm's gradient at s; grad_x is it through the dropout (the same
-    mask), and grad_x_bias its sum over the rows (None without an x_bias).
+    mask, ``rows`` included), and grad_x_bias its sum over the rows (None without an x_bias).
     """
     grad_s, grad_weight, grad_bias = layer_norm_backward(grad_out, s, weight, mean, rstd, has_bias)
-    grad_x = dropout_apply(grad_s, p, seed) if p > 0 else grad_s
+    grad_x = grad_s * _mask_of_seed(grad_s, p, seed, rows) if p > 0 else grad_s
     grad_x_bias = bias_grad(grad_x) if has_x_bias else None
     return grad_x, grad_s, grad_weight, grad_bias, grad_x_bias
 
@@ -408,15 +411,27 @@ def dropout_seed(generator):
     return np.uint64(generator.integers(2**63))
 
 
-def _mask_of_seed(like, p, seed):
+def _mask_of_seed(like, p, seed, rows=None):
     """The mask of ``seed`` (see ``dropout_mask``). The hash runs on the host in NumPy (uint64
     arithmetic wraps modulo 2**64, which the mix relies on) and the mask moves to ``like``'s
-    device explicitly."""
+    device explicitly.
+
+    ``rows`` (R,) gives ``like``'s rows (its last axis, N) the counters of other rows: row i
+    takes the mask of row ``rows[i]`` of a larger (.., N) tensor, so that some rows computed
+    alone drop exactly what that tensor's rows drop.
+    """
     import numpy as np  # the hash is host arithmetic, whatever module ``like`` belongs to
 
     xp = get_xp(like)
     seed = np.uint64(seed)
-    z = np.arange(1, like.size + 1, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15) + seed
+    if rows is None:
+        counters = np.arange(like.size, dtype=np.uint64)  # element i of the flat array: i
+    else:
+        n = like.shape[-1]
+        host_rows = rows.get() if get_xp(rows).__name__ == "cupy" else rows  # to the host, openly
+        first = np.asarray(host_rows, dtype=np.uint64) * np.uint64(n)  # (R,): each row's start
+        counters = (first[:, None] + np.arange(n, dtype=np.uint64)).reshape(-1)  # (R, N) -> (RN,)
+    z = (counters + np.uint64(1)) * np.uint64(0x9E3779B97F4A7C15) + seed
     z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
     z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
     z = z ^ (z >> np.uint64(31))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from autograd.function import Function, check_in_place
@@ -59,11 +61,13 @@ class AddLayerNorm(Function):
     """
 
     @staticmethod
-    def forward(ctx, x, residual, weight, bias, x_bias, eps, p, seed):
+    def forward(ctx, x, residual, weight, bias, x_bias, eps, p, seed, rows):
         keep_sum = bool(ctx.inputs)  # a graph node is recorded: the backward will need s
         kernel = get_kernel("add_layer_norm_forward", x)
-        y, s, mean, rstd = kernel(x, residual, weight, bias, eps, keep_sum, x_bias, p, seed)
-        ctx.has_x_bias, ctx.p, ctx.seed = x_bias is not None, p, seed
+        y, s, mean, rstd = kernel(
+            x, residual, weight, bias, eps, keep_sum, x_bias, p, seed, rows=rows
+        )
+        ctx.has_x_bias, ctx.p, ctx.seed, ctx.rows = x_bias is not None, p, seed, rows
         return LayerNorm.keep(ctx, y, s, weight, bias, mean, rstd)
 
     @staticmethod
@@ -74,8 +78,9 @@ class AddLayerNorm(Function):
             return grad_s, grad_s, grad_weight, grad_bias, None
         kernel = get_kernel("add_layer_norm_backward", s)
         grad_x, grad_residual, grad_weight, grad_bias, grad_x_bias = kernel(
-            grad_out, s, weight, mean, rstd, ctx.has_bias, ctx.has_x_bias, ctx.p, ctx.seed
-        )
+            grad_out, s, weight, mean, rstd, ctx.has_bias, ctx.has_x_bias, ctx.p, ctx.seed,
+            rows=ctx.rows,
+        )  # fmt: skip
         return grad_x, grad_residual, grad_weight, grad_bias, grad_x_bias
 
 
@@ -89,6 +94,7 @@ def add_layer_norm(
     x_bias: Tensor | None = None,
     dropout_p: float = 0.0,
     generator: np.random.Generator | None = None,
+    dropout_rows=None,
     inplace: bool = False,
 ) -> Tensor:
     """``layer_norm(dropout(x + x_bias) + residual, weight, bias, eps)`` in one node.
@@ -97,6 +103,11 @@ def add_layer_norm(
     drops elements of x + x_bias as ``autograd.dropout`` would, with one draw from
     ``generator`` (pass 0 in evaluation).
 
+    ``dropout_rows`` (R,), for x holding R rows taken from a larger (N_rows, H) tensor (its rows
+    ``dropout_rows``): each row then drops exactly what that row of the larger tensor would, so
+    computing some rows alone changes nothing but the work. Dropout masks are counter-based
+    (element i of a tensor hashes i), which makes that possible.
+
     ``inplace``: write the result over ``x`` and return ``x`` itself, as ``gelu(inplace=True)``
     does. For x the fresh output of a product, the pass then writes where it has just read
     instead of into a new array, whose memory the product has pushed out of the caches (and
@@ -104,10 +115,18 @@ def add_layer_norm(
     is recorded; in grad mode it raises.
 
     Shapes:
-        x and residual (..., H), the same shape; weight, bias and x_bias (H,); returns (..., H).
+        x and residual (..., H), the same shape; weight, bias and x_bias (H,); dropout_rows
+        (R,) for R rows of x (the product of its leading axes); returns (..., H).
     """
     if x.shape != residual.shape:
         raise ValueError(f"add_layer_norm: x {x.shape} and residual {residual.shape} differ")
+    if dropout_rows is not None:
+        n_rows = math.prod(x.shape[:-1])
+        if getattr(dropout_rows, "shape", None) != (n_rows,) or dropout_rows.dtype.kind not in "iu":
+            raise ValueError(
+                f"add_layer_norm: dropout_rows must be an integer array of shape ({n_rows},), "
+                f"one row index per row of x {x.shape}, got {getattr(dropout_rows, 'shape', None)}"
+            )
     hidden = x.shape[-1]
     for name, param in (("weight", weight), ("bias", bias), ("x_bias", x_bias)):
         if param is not None and param.shape != (hidden,):
@@ -117,11 +136,13 @@ def add_layer_norm(
     seed = fused_dropout_seed(dropout_p, generator, "add_layer_norm")
     if not inplace:
         return AddLayerNorm.apply(
-            x, residual, weight, bias, x_bias, eps=eps, p=float(dropout_p), seed=seed
-        )
+            x, residual, weight, bias, x_bias, eps=eps, p=float(dropout_p), seed=seed,
+            rows=dropout_rows,
+        )  # fmt: skip
     tensors = (x, residual, weight, bias, x_bias)
     check_in_place("add_layer_norm", x, tensors, overwritten="x")
     arrays = [None if t is None else t.data for t in tensors]
     kernel = get_kernel("add_layer_norm_forward", x.data)
-    kernel(*arrays[:4], eps, False, arrays[4], float(dropout_p), seed, out=x.data)
+    kernel(*arrays[:4], eps, False, arrays[4], float(dropout_p), seed, out=x.data,
+           rows=dropout_rows)  # fmt: skip
     return x

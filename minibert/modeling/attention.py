@@ -98,7 +98,9 @@ class BertSelfAttention(nn.Module):
         return attended if output_attentions else (attended, None)
 
 
-def residual_block(dense: nn.Linear, dropout: nn.Dropout, norm: nn.LayerNorm, x, residual):
+def residual_block(
+    dense: nn.Linear, dropout: nn.Dropout, norm: nn.LayerNorm, x, residual, rows=None
+):
     """LayerNorm(residual + dropout(dense(x))): the post-LN residual block of BERT's layers.
 
     One op (``autograd.nn.functional.add_layer_norm``) adds the dense layer's bias, drops out,
@@ -106,10 +108,19 @@ def residual_block(dense: nn.Linear, dropout: nn.Dropout, norm: nn.LayerNorm, x,
     bias. A dropout layer that draws its masks its own way (data parallelism's
     ``RowShardedDropout``) is applied as a layer instead.
 
+    ``rows``: x and residual are these rows (flat indices b * T + t) of the (B, T, ...) tensors
+    alone; each drops what it would in the whole batch (``add_layer_norm``'s dropout_rows).
+
     Shapes:
-        x (B, T, in), residual (B, T, H); returns (B, T, H).
+        x (B, T, in), residual (B, T, H); returns (B, T, H). With rows (R,): x (R, in),
+        residual (R, H); returns (R, H).
     """
     if draws_own_masks(dropout):
+        if rows is not None:
+            raise ValueError(
+                f"{type(dropout).__name__} draws one mask for the whole batch, so it cannot "
+                "drop some rows alone: run this layer on every position (rows=None)"
+            )
         projected = dropout(dense(x))  # (B, T, in) -> (B, T, H)
         return F.add_layer_norm(projected, residual, norm.weight, norm.bias, eps=norm.eps)
     p = dropout.p if dropout.training else 0.0
@@ -119,7 +130,8 @@ def residual_block(dense: nn.Linear, dropout: nn.Dropout, norm: nn.LayerNorm, x,
     inplace = not ag.will_record(projected, residual, norm.weight, norm.bias, dense.bias)
     return F.add_layer_norm(
         projected, residual, norm.weight, norm.bias, eps=norm.eps, x_bias=dense.bias,
-        dropout_p=p, generator=dropout.generator if p > 0 else None, inplace=inplace,
+        dropout_p=p, generator=dropout.generator if p > 0 else None, dropout_rows=rows,
+        inplace=inplace,
     )  # fmt: skip
 
 
@@ -127,7 +139,8 @@ class BertSelfOutput(nn.Module):
     """Project the attention context, then the post-LN residual: LayerNorm(x + dropout(W c + b)).
 
     Shapes:
-        hidden_states (B, T, H), input_tensor (B, T, H); returns (B, T, H).
+        hidden_states (B, T, H), input_tensor (B, T, H); returns (B, T, H). With ``rows`` (R,)
+        (see ``residual_block``): (R, H) each.
     """
 
     def __init__(self, config: BertConfig, generator, dropout_generator):
@@ -136,15 +149,21 @@ class BertSelfOutput(nn.Module):
         self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout_prob, generator=dropout_generator)
 
-    def forward(self, hidden_states, input_tensor):
-        return residual_block(self.dense, self.dropout, self.LayerNorm, hidden_states, input_tensor)
+    def forward(self, hidden_states, input_tensor, rows=None):
+        dense, dropout, norm = self.dense, self.dropout, self.LayerNorm
+        return residual_block(dense, dropout, norm, hidden_states, input_tensor, rows)
 
 
 class BertAttention(nn.Module):
     """Self-attention plus its output block (``attention.self`` and ``attention.output``).
 
+    ``rows`` (flat indices into the B * T positions) keeps only those positions after the
+    self-attention, which still reads every position as keys and values: the output block then
+    runs on R rows instead of B * T (see ``BertModel``'s ``output_positions``).
+
     Shapes:
-        hidden_states (B, T, H); returns (B, T, H) and probabilities (B, nh, T, T) or None.
+        hidden_states (B, T, H), rows (R,) or None; returns (B, T, H), or (R, H) with rows, and
+        probabilities (B, nh, T, T) or None.
     """
 
     def __init__(self, config: BertConfig, generator, dropout_generator):
@@ -152,6 +171,10 @@ class BertAttention(nn.Module):
         self.self = BertSelfAttention(config, generator, dropout_generator)
         self.output = BertSelfOutput(config, generator, dropout_generator)
 
-    def forward(self, hidden_states, mask=None, output_attentions=True):
+    def forward(self, hidden_states, mask=None, output_attentions=True, rows=None):
         context, probs = self.self(hidden_states, mask, output_attentions)
-        return self.output(context, hidden_states), probs
+        if rows is not None:
+            H = hidden_states.shape[-1]
+            context = context.reshape(-1, H)[rows]  # (B, T, H) -> (B*T, H) -> (R, H)
+            hidden_states = hidden_states.reshape(-1, H)[rows]  # the residual's same rows
+        return self.output(context, hidden_states, rows), probs

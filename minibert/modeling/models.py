@@ -7,6 +7,8 @@ or integer tensors, and the loss is computed when labels are given.
 
 from __future__ import annotations
 
+import numpy as np
+
 import autograd as ag
 from autograd import Tensor, get_xp, nn
 from minibert.config import BertConfig
@@ -42,9 +44,18 @@ class BertModel(BertPreTrainedModel):
     type embeddings are still added. Gradients can then be taken with respect to the input
     (saliency, adversarial perturbations), which integer ids do not allow.
 
+    ``output_positions`` (keyword only; minibert's, not transformers') names the positions whose
+    last hidden states the caller will read, as flat indices into the B * T tokens (row b,
+    position t is ``b * T + t``). The last layer then computes only those rows after its
+    self-attention, which still reads every position as keys and values: pretraining's loss
+    reads the ~15% masked positions, and the last layer's other rows (three quarters of its
+    products) would be thrown away. The pooler's [CLS] rows are computed alongside. The last
+    layer's output then has R rows, not B * T, so ``output_hidden_states`` cannot be asked too.
+
     Shapes:
         input_ids, attention_mask, token_type_ids, position_ids (B, T); inputs_embeds (B, T, H);
-        returns last_hidden_state (B, T, H) and pooler_output (B, H).
+        output_positions (R,); returns last_hidden_state (B, T, H), or (R, H) with
+        output_positions, and pooler_output (B, H).
     """
 
     def __init__(
@@ -68,6 +79,7 @@ class BertModel(BertPreTrainedModel):
         output_hidden_states: bool = False,
         *,
         inputs_embeds=None,
+        output_positions=None,
     ) -> BaseModelOutputWithPooling:
         weight = self.embeddings.word_embeddings.weight.data
         xp = get_xp(weight)
@@ -97,13 +109,54 @@ class BertModel(BertPreTrainedModel):
 
         # (B, T) ids, or the (B, T, H) inputs_embeds -> (B, T, H)
         hidden = self.embeddings(input_ids, token_type_ids, position_ids, inputs_embeds)
-        hidden, all_hidden, all_attentions = self.encoder(hidden, mask, output_attentions)
+        if output_positions is None:
+            hidden, all_hidden, all_attentions = self.encoder(hidden, mask, output_attentions)
+            pooled = self.pooler(hidden) if self.pooler is not None else None
+        else:
+            if output_hidden_states:
+                raise ValueError(
+                    "output_positions computes the last layer at those positions only, so it "
+                    "cannot also give every layer's hidden states; ask for one or the other"
+                )
+            positions = check_output_positions(output_positions, B * T, xp)
+            R = positions.shape[0]
+            if self.pooler is not None:  # the [CLS] rows (b * T) ride along, after the R asked
+                positions = xp.concatenate([positions, xp.arange(B, dtype=xp.int64) * T])
+            hidden, _, all_attentions = self.encoder(hidden, mask, output_attentions, positions)
+            pooled = None
+            if self.pooler is not None:
+                cls_states = hidden[R:].reshape(B, 1, -1)  # (B, H) -> (B, 1, H): position 0 each
+                hidden, pooled = hidden[:R], self.pooler(cls_states)
+            all_hidden = None
         return BaseModelOutputWithPooling(
             last_hidden_state=hidden,
-            pooler_output=self.pooler(hidden) if self.pooler is not None else None,
+            pooler_output=pooled,
             hidden_states=all_hidden if output_hidden_states else None,
             attentions=all_attentions if output_attentions else None,
         )
+
+
+def check_output_positions(positions, n_tokens: int, xp):
+    """``output_positions`` as an int64 (R,) array of the model's array module, after checking it.
+
+    Shapes:
+        positions (R,) flat indices into the n_tokens = B * T positions.
+    """
+    if getattr(positions, "dtype", None) is not None and positions.dtype.kind == "b":
+        raise TypeError("output_positions takes flat indices (b * T + t), not a boolean mask; "
+                        "xp.nonzero(mask.reshape(-1))[0] gives them")  # fmt: skip
+    positions = as_index_array(positions, "output_positions", xp)
+    if positions.ndim != 1:
+        raise ValueError(
+            f"output_positions must be one axis of flat indices (b * T + t), got shape "
+            f"{tuple(positions.shape)}"
+        )
+    if positions.size and (int(positions.min()) < 0 or int(positions.max()) >= n_tokens):
+        raise ValueError(
+            f"output_positions must lie in [0, {n_tokens}) (batch x sequence length), got "
+            f"values from {int(positions.min())} to {int(positions.max())}"
+        )
+    return positions
 
 
 def check_inputs_embeds(inputs_embeds, hidden_size: int, weight) -> Tensor:
@@ -136,35 +189,76 @@ def _labels(labels, xp):
     return as_index_array(labels, "labels", xp) if labels is not None else None
 
 
-def masked_lm(head, sequence_output: Tensor, labels, masked_only: bool):
-    """MLM logits and loss; with ``masked_only``, logits only where labels are not -100.
+def labelled_positions(labels, tokens_shape: tuple, xp):
+    """The flat positions b * T + t whose label is not -100: where the MLM loss looks.
+
+    Shapes:
+        labels (B, T) for tokens_shape (B, T); returns (M,).
+    """
+    if tuple(labels.shape) != tuple(tokens_shape):
+        raise ValueError(
+            f"labels has shape {tuple(labels.shape)} but input_ids has {tuple(tokens_shape)}"
+        )
+    return xp.nonzero(labels.reshape(-1) != IGNORE_INDEX)[0]  # (B, T) -> (B*T,) -> (M,)
+
+
+def _tokens_shape(input_ids, inputs_embeds) -> tuple:
+    """(B, T) of the batch, before the model has checked its inputs."""
+    source = inputs_embeds if input_ids is None else input_ids
+    return tuple((source.shape if hasattr(source, "shape") else np.shape(source))[:2])
+
+
+def masked_lm(head, states: Tensor, labels, positions):
+    """MLM logits and loss: everywhere, or at ``positions`` only (the labelled ones).
 
     The vocabulary projection is the most expensive matmul in BERT (V is large), and its loss
     only reads the ~15% of positions that carry labels: computing it there alone, as the original
     BERT does, gives the same loss for a fraction of the work.
 
     Shapes:
-        sequence_output (B, T, H), labels (B, T); returns logits (B, T, V) or (M, V), the loss,
-        and the (M,) flat positions (or None).
+        without positions: states (B, T, H), labels (B, T) or None; returns logits (B, T, V);
+        with positions (M,): states (M, H), those positions' states; returns logits (M, V).
     """
-    if labels is None or not masked_only:
-        logits = head.predictions(sequence_output)  # (B, T, H) -> (B, T, V)
-        loss = (
-            ag.cross_entropy(logits, labels, ignore_index=IGNORE_INDEX)
-            if labels is not None
-            else None
-        )
-        return logits, loss, None
-    B, T, H = sequence_output.shape
-    xp = get_xp(labels)
-    if tuple(labels.shape) != (B, T):
-        raise ValueError(f"labels has shape {tuple(labels.shape)} but input_ids has {(B, T)}")
-    flat_labels = labels.reshape(-1)  # (B, T) -> (B*T,)
-    positions = xp.nonzero(flat_labels != IGNORE_INDEX)[0]  # (M,)
-    selected = sequence_output.reshape(B * T, H)[positions]  # (B*T, H) -> (M, H)
-    logits = head.predictions(selected)  # (M, V)
-    loss = ag.cross_entropy(logits, flat_labels[positions], ignore_index=IGNORE_INDEX)
-    return logits, loss, positions
+    logits = head.predictions(states)  # (..., H) -> (..., V)
+    if labels is None:
+        return logits, None
+    targets = labels if positions is None else labels.reshape(-1)[positions]  # (M,)
+    return logits, ag.cross_entropy(logits, targets, ignore_index=IGNORE_INDEX)
+
+
+def masked_lm_forward(
+    model, ids_and_masks: tuple, labels, masked_only, output_attentions, output_hidden_states,
+    inputs_embeds,
+):  # fmt: skip
+    """``model.bert``, then the masked-LM head ``model.cls``: (bert's output, logits, loss,
+    the labelled positions or None).
+
+    With ``masked_only`` (default: True when labels are given) the head reads the labelled
+    positions only, and the encoder's last layer computes just those (``BertModel``'s
+    ``output_positions``), unless every layer's hidden states are asked for.
+
+    Shapes:
+        ids_and_masks: input_ids, attention_mask, token_type_ids, position_ids (B, T) or None;
+        labels (B, T) or None; returns logits (B, T, V), or (M, V) with positions (M,).
+    """
+    bert = model.bert
+    xp = get_xp(bert.embeddings.word_embeddings.weight.data)
+    labels = _labels(labels, xp)
+    masked_only = labels is not None if masked_only is None else masked_only
+    positions = None
+    if masked_only and labels is not None:
+        tokens_shape = _tokens_shape(ids_and_masks[0], inputs_embeds)
+        positions = labelled_positions(labels, tokens_shape, xp)
+    pruned = positions is not None and not output_hidden_states
+    out = bert(
+        *ids_and_masks, output_attentions, output_hidden_states, inputs_embeds=inputs_embeds,
+        output_positions=positions if pruned else None,
+    )  # fmt: skip
+    states = out.last_hidden_state
+    if positions is not None and not pruned:
+        states = states.reshape(-1, states.shape[-1])[positions]  # (B*T, H) -> (M, H)
+    logits, loss = masked_lm(model.cls, states, labels, positions)
+    return out, logits, loss, positions
 
 
 class BertForPreTraining(BertPreTrainedModel):
@@ -172,7 +266,10 @@ class BertForPreTraining(BertPreTrainedModel):
 
     ``forward(..., labels=(B, T) with -100 where unmasked, next_sentence_label=(B,) with 0 =
     IsNext, 1 = NotNext, masked_only=None)``. ``masked_only`` (default: True when labels are
-    given) computes vocabulary logits at the labelled positions only; the loss is unchanged.
+    given) computes vocabulary logits at the labelled positions only, and the last layer past
+    its self-attention at those and the [CLS] positions only (``BertModel``'s
+    ``output_positions``; not when ``output_hidden_states`` asks for every row); the loss and
+    the gradients are unchanged.
     """
 
     def __init__(self, config: BertConfig, seed: int = 0):
@@ -197,21 +294,11 @@ class BertForPreTraining(BertPreTrainedModel):
         *,
         inputs_embeds=None,
     ) -> BertForPreTrainingOutput:
-        out = self.bert(
-            input_ids,
-            attention_mask,
-            token_type_ids,
-            position_ids,
-            output_attentions,
-            output_hidden_states,
-            inputs_embeds=inputs_embeds,
-        )
-        xp = get_xp(out.last_hidden_state.data)
-        labels = _labels(labels, xp)
-        masked_only = labels is not None if masked_only is None else masked_only
-        logits, mlm_loss, positions = masked_lm(
-            self.cls, out.last_hidden_state, labels, masked_only
-        )
+        out, logits, mlm_loss, positions = masked_lm_forward(
+            self, (input_ids, attention_mask, token_type_ids, position_ids), labels, masked_only,
+            output_attentions, output_hidden_states, inputs_embeds,
+        )  # fmt: skip
+        xp = get_xp(out.pooler_output.data)
         nsp_logits = self.cls.seq_relationship(out.pooler_output)  # (B, H) -> (B, 2)
         nsp_loss = None
         if next_sentence_label is not None:
@@ -254,18 +341,10 @@ class BertForMaskedLM(BertPreTrainedModel):
         *,
         inputs_embeds=None,
     ):
-        out = self.bert(
-            input_ids,
-            attention_mask,
-            token_type_ids,
-            position_ids,
-            output_attentions,
-            output_hidden_states,
-            inputs_embeds=inputs_embeds,
-        )
-        labels = _labels(labels, get_xp(out.last_hidden_state.data))
-        masked_only = labels is not None if masked_only is None else masked_only
-        logits, loss, positions = masked_lm(self.cls, out.last_hidden_state, labels, masked_only)
+        out, logits, loss, positions = masked_lm_forward(
+            self, (input_ids, attention_mask, token_type_ids, position_ids), labels, masked_only,
+            output_attentions, output_hidden_states, inputs_embeds,
+        )  # fmt: skip
         return MaskedLMOutput(loss, logits, out.hidden_states, out.attentions, positions)
 
 

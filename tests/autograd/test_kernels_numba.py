@@ -375,6 +375,46 @@ def test_add_layer_norm_with_bias_and_dropout_matches_reference(shape, dtype, se
 
 
 @compiled
+@given(st.integers(1, 40), st.integers(1, 90), dtypes, seeds, st.booleans())
+def test_add_layer_norm_rows_drop_what_the_whole_tensor_drops(n_rows, n, dtype, seed, keep_sum):
+    # Some rows alone, with rows= their indices in the whole tensor (repeats, any order): each
+    # row's dropout mask, so its y and gradients, are that row's in the whole tensor, bit for bit,
+    # in both twins (the counters of row r start at r * n).
+    rng = np.random.default_rng(seed)
+    x, residual = normal(rng, (n_rows, n), dtype, scale=3.0), normal(rng, (n_rows, n), dtype)
+    weight, bias, x_bias = (normal(rng, (n,), dtype) for _ in range(3))
+    rows = rng.integers(0, n_rows, rng.integers(1, 2 * n_rows + 1))
+    grad_out = normal(rng, (n_rows, n), dtype)
+    for backend in ("numba", "reference"):
+        forward = get_kernel("add_layer_norm_forward", x, backend=backend)
+        backward = get_kernel("add_layer_norm_backward", x, backend=backend)
+        y, s, mean, rstd = forward(x, residual, weight, bias, 1e-5, True, x_bias, 0.3, seed)
+        y_rows, s_rows, mean_rows, rstd_rows = forward(
+            x[rows], residual[rows], weight, bias, 1e-5, True, x_bias, 0.3, seed, rows=rows
+        )
+        np.testing.assert_array_equal(y_rows, y[rows], err_msg=backend)
+        np.testing.assert_array_equal(s_rows, s[rows], err_msg=backend)
+        whole = backward(grad_out, s, weight, mean, rstd, True, True, 0.3, seed)
+        alone = backward(grad_out[rows], s_rows, weight, mean_rows, rstd_rows, True, True, 0.3,
+                         seed, rows=rows)  # fmt: skip
+        np.testing.assert_array_equal(alone[0], whole[0][rows], err_msg=backend)  # grad_x
+        if not keep_sum:  # in place over x, as inference runs it: the same rows again
+            out = x[rows]
+            forward(out, residual[rows], weight, bias, 1e-5, False, x_bias, 0.3, seed, out=out,
+                    rows=rows)  # fmt: skip
+            np.testing.assert_array_equal(out, y[rows], err_msg=backend)
+    # Without rows, the counters are the rows' own: rows = 0, 1, ... changes nothing.
+    identity = np.arange(n_rows)
+    plain = get_kernel("add_layer_norm_forward", x, backend="numba")(
+        x, residual, weight, bias, 1e-5, True, x_bias, 0.3, seed
+    )
+    counted = get_kernel("add_layer_norm_forward", x, backend="numba")(
+        x, residual, weight, bias, 1e-5, True, x_bias, 0.3, seed, rows=identity
+    )
+    np.testing.assert_array_equal(plain[0], counted[0])
+
+
+@compiled
 @given(row_shapes(min_dims=2, max_last=80), dtypes, layouts, seeds, st.integers(1, 3),
        st.booleans())  # fmt: skip
 def test_embedding_layer_norm_forward_matches_reference(
@@ -951,6 +991,11 @@ def test_add_layer_norm_is_layer_norm_of_the_sum():
     assert_close(fused, ag.layer_norm(x + r, w, b, eps=1e-5).data, rtol=1e-12, atol=1e-12)
     with pytest.raises(ValueError, match="differ"):
         ag.ops.add_layer_norm(x, ag.Tensor(np.ones((2, 5, 1))), w, b)
+    for rows in (np.arange(5), np.zeros(10), [0] * 10):  # 5 rows, float indices, a list
+        with pytest.raises(
+            ValueError, match=r"dropout_rows must be an integer array of shape \(10,\)"
+        ):
+            ag.ops.add_layer_norm(x, r, w, b, dropout_rows=rows)
 
 
 @pytest.mark.parametrize("with_params", [True, False])

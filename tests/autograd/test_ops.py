@@ -160,10 +160,15 @@ def broadcasts(draw):
 @st.composite
 def indexings(draw):
     """Slices (with steps, negative ones too), ints, None, Ellipsis, boolean masks, and integer
-    arrays (which repeat elements, so their gradients must add up)."""
+    arrays (which repeat elements, so their gradients must add up), alone too: one array of
+    rows (negative ones too), as BERT's masked-LM head gathers positions."""
     x = draw(agt.arrays(agt.shapes(max_dims=3)))
-    kind = draw(st.sampled_from(["basic", "integer arrays", "boolean mask", "slice and array"]))
-    if kind == "basic":
+    kinds = ["basic", "integer arrays", "boolean mask", "slice and array"]
+    kind = draw(st.sampled_from(kinds + (["rows"] if x.ndim and x.shape[0] else [])))
+    if kind == "rows":
+        n = x.shape[0]
+        index = draw(agt.integer_arrays(agt.shapes(max_dims=2, max_side=6), -n, n))
+    elif kind == "basic":
         index = draw(hnp.basic_indices(x.shape, allow_newaxis=True))
     elif kind == "integer arrays":
         index = draw(hnp.integer_array_indices(x.shape, result_shape=agt.shapes(max_dims=2)))
@@ -1048,6 +1053,21 @@ def test_getitem_accepts_lists_and_integer_tensors_as_index_arrays():
     y = x[[0, 0, 4]] + x[ag.tensor([4])]
     y.backward(np.ones(3))
     assert_close(x.grad, [2.0, 0.0, 0.0, 0.0, 4.0])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gathered_rows_backward_adds_like_np_add_at(dtype):
+    # x[rows] takes the scatter-add kernel backward (an embedding's): repeated and negative
+    # rows must add up in index order, to the bits np.add.at gives.
+    rng = np.random.default_rng(3)
+    x = ag.Tensor(rng.standard_normal((6, 4, 3)).astype(dtype), requires_grad=True)
+    rows = np.array([[5, -1, 0], [2, 5, 0]])  # row 5 three times (once as -1), row 0 twice
+    cotangent = rng.standard_normal((2, 3, 4, 3)).astype(dtype)
+    x[rows].backward(cotangent)
+    expected = np.zeros((6, 4, 3), dtype=dtype)
+    np.add.at(expected, rows, cotangent)
+    assert x.grad.dtype == dtype
+    np.testing.assert_array_equal(x.grad, expected)
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -79,6 +81,12 @@ def test_encoder_layer_gradients(s):
     x = ag.Tensor(rng.standard_normal((s["B"], s["T"], config.hidden_size)), requires_grad=True)
     assert ag.gradcheck(
         lambda x, *p: layer(x, additive)[0], x, *layer.parameters(), max_elements=30
+    )
+    # Only some rows past the self-attention (repeats allowed): every position still feeds
+    # them as keys and values, so x's gradient reaches every row of it.
+    rows = rng.integers(0, s["B"] * s["T"], rng.integers(1, s["B"] * s["T"] + 1))
+    assert ag.gradcheck(
+        lambda x, *p: layer(x, additive, rows=rows)[0], x, *layer.parameters(), max_elements=30
     )
 
 
@@ -164,6 +172,95 @@ def test_masked_only_mlm_gives_the_full_loss_and_gradients(config):
         np.testing.assert_allclose(
             grads[1][name], grads[0][name], rtol=1e-10, atol=1e-14, err_msg=name
         )
+
+
+@pytest.mark.parametrize("training", [False, True], ids=["eval", "train"])
+@pytest.mark.parametrize("add_pooling_layer", [True, False])
+def test_output_positions_compute_those_rows_of_the_full_model(config, add_pooling_layer, training):
+    # The last layer at some rows only (repeats, any order): those rows of the full model's
+    # output, the same pooler output, and the same gradients of a loss that reads only them;
+    # in training too, where each row drops what it drops in the whole batch.
+    if training:
+        config = dataclasses.replace(
+            config, hidden_dropout_prob=0.3, attention_probs_dropout_prob=0.2
+        )
+    rng = np.random.default_rng(4)
+    ids, mask, token_types = padded_batch(rng, 3, 7, config.vocab_size)
+    positions = np.array([20, 3, 3, 0, 14, 8])
+    cotangent = rng.standard_normal((positions.size, config.hidden_size))
+    results = []
+    for pruned in (False, True):
+        model = modeling.BertModel(config, add_pooling_layer=add_pooling_layer).double()
+        model.train(training)
+        if pruned:
+            out = model(ids, mask, token_types, output_attentions=True, output_positions=positions)
+            states = out.last_hidden_state  # (6, H)
+        else:
+            out = model(ids, mask, token_types, output_attentions=True)
+            states = out.last_hidden_state.reshape(-1, config.hidden_size)[positions]
+        loss = (states * ag.Tensor(cotangent)).sum()
+        if add_pooling_layer:
+            loss = loss + out.pooler_output.sum()
+        loss.backward()
+        grads = {name: p.grad for name, p in model.named_parameters()}
+        results.append((states.data, out, grads))
+    (full, full_out, full_grads), (rows, rows_out, rows_grads) = results
+    assert rows.shape == (positions.size, config.hidden_size)
+    np.testing.assert_allclose(rows, full, rtol=1e-12, atol=1e-13)
+    if add_pooling_layer:
+        np.testing.assert_allclose(rows_out.pooler_output.data, full_out.pooler_output.data,
+                                   rtol=1e-12, atol=1e-13)  # fmt: skip
+    else:
+        assert rows_out.pooler_output is None
+    for a, b in zip(rows_out.attentions, full_out.attentions, strict=True):
+        np.testing.assert_allclose(a.data, b.data, rtol=1e-12, atol=1e-15)
+    for name, grad in full_grads.items():
+        np.testing.assert_allclose(rows_grads[name], grad, rtol=1e-10, atol=1e-13, err_msg=name)
+
+
+def test_output_positions_with_dropout_that_draws_its_own_masks(config):
+    # Data parallelism's RowShardedDropout draws one mask for the whole batch: the last layer
+    # then runs whole, and the rows are taken after, so they are exactly the full run's.
+    from minibert.training.distributed import RowWindow, shard_dropout
+
+    rng = np.random.default_rng(6)
+    ids, mask, token_types = padded_batch(rng, 3, 7, config.vocab_size)
+    positions = np.array([2, 9, 9, 17])
+    dropping = dataclasses.replace(
+        config, hidden_dropout_prob=0.3, attention_probs_dropout_prob=0.2
+    )
+    states = []
+    for asked in (None, positions):
+        model = modeling.BertModel(dropping, seed=2).double().train()
+        assert shard_dropout(model, RowWindow(start=0, rows=3)) > 0
+        out = model(ids, mask, token_types, output_positions=asked)
+        hidden = out.last_hidden_state.data
+        states.append(
+            hidden.reshape(-1, dropping.hidden_size)[positions] if asked is None else hidden
+        )
+    np.testing.assert_array_equal(states[1], states[0])
+    # Asked directly, a layer with such a dropout refuses to drop some rows alone.
+    with pytest.raises(ValueError, match="cannot drop some rows alone"):
+        model.encoder.layer[-1](ag.Tensor(np.ones((3, 7, dropping.hidden_size))), rows=positions)
+
+
+@pytest.mark.parametrize(
+    "positions, error, message",
+    [
+        ([0, 21], ValueError, r"must lie in \[0, 21\).*from 0 to 21"),
+        ([-1], ValueError, r"must lie in \[0, 21\)"),
+        ([[0, 1]], ValueError, "one axis of flat indices"),
+        (np.ones(21, dtype=bool), TypeError, "not a boolean mask"),
+        ([0.5], TypeError, "must hold integers"),
+    ],
+)
+def test_output_positions_refuses_what_names_no_position(config, positions, error, message):
+    ids, mask, token_types = padded_batch(np.random.default_rng(5), 3, 7, config.vocab_size)
+    model = modeling.BertModel(config)
+    with pytest.raises(error, match=message):
+        model(ids, mask, token_types, output_positions=positions)
+    with pytest.raises(ValueError, match="cannot also give every layer's hidden states"):
+        model(ids, mask, token_types, output_hidden_states=True, output_positions=[0])
 
 
 def test_padding_never_changes_the_real_tokens_outputs(config):

@@ -106,6 +106,18 @@ def test_pretraining_outputs_and_loss_match(tmp_path, dtype, hidden_act):
         assert_arrays_match(
             a.data, b.detach().numpy(), what=f"hidden_states[{layer}]", kind="forward", **tol
         )
+    # The default path computes the MLM head, and the last layer past its self-attention, at
+    # the labelled and [CLS] rows only: the same loss, logits and NSP logits there.
+    pruned = ours(ids, mask, token_types, labels=labels, next_sentence_label=nsp)
+    rows = pruned.masked_positions
+    expected = theirs.prediction_logits.detach().numpy().reshape(-1, hf.config.vocab_size)[rows]
+    for name, a, b in (
+        ("loss (masked_only)", pruned.loss.data, theirs.loss.detach().numpy()),
+        ("prediction_logits at the labelled rows", pruned.prediction_logits.data, expected),
+        ("seq_relationship_logits (masked_only)", pruned.seq_relationship_logits.data,
+         theirs.seq_relationship_logits.detach().numpy()),
+    ):  # fmt: skip
+        assert_arrays_match(a, b, what=name, kind="forward", **tol)
 
 
 @pytest.mark.parametrize("hidden_act", ["gelu", "relu"])
@@ -116,7 +128,8 @@ def test_every_parameter_gradient_matches_in_float64(tmp_path, hidden_act):
     nsp = np.array([1, 0, 1])
     hf(*as_torch(ids, mask, token_types), labels=torch.tensor(labels),
        next_sentence_label=torch.tensor(nsp)).loss.backward()  # fmt: skip
-    # The masked-only MLM path must give the full path's gradients too.
+    # The masked-only path (the MLM head, and the last layer past its self-attention, at the
+    # labelled and [CLS] rows only) must give the full path's gradients too.
     ours(ids, mask, token_types, labels=labels, next_sentence_label=nsp).loss.backward()
     theirs = dict(hf.named_parameters())
     compared = 0
