@@ -150,10 +150,9 @@ def torch_train(config_name: str, rows: str):
     positions = (flat_labels != -100).nonzero()[:, 0]  # (M,)
     M = positions.shape[0]
 
-    def loss(hidden_rows, cls_states):
+    def loss(hidden_rows, pooled):
         logits = model.cls.predictions(hidden_rows)  # (M, H) -> (M, V)
-        nsp_logits = model.cls.seq_relationship(model.bert.pooler.activation(
-            model.bert.pooler.dense(cls_states)))  # (B, H) -> (B, 2)  # fmt: skip
+        nsp_logits = model.cls.seq_relationship(pooled)  # (B, H) -> (B, 2)
         return cross_entropy(logits, flat_labels[positions]) + cross_entropy(
             nsp_logits, batch["next_sentence_label"]
         )
@@ -161,8 +160,9 @@ def torch_train(config_name: str, rows: str):
     def loss_masked():
         # transformers computes MLM logits at every position; this variant computes them only
         # where labels are (as the original BERT does): the same loss.
-        hidden = model.bert(**inputs).last_hidden_state  # (B, T, H)
-        return loss(hidden.reshape(BATCH * SEQ_LEN, -1)[positions], hidden[:, 0])
+        out = model.bert(**inputs)
+        hidden = out.last_hidden_state.reshape(BATCH * SEQ_LEN, -1)  # (B, T, H) -> (B*T, H)
+        return loss(hidden[positions], out.pooler_output)
 
     def loss_pruned():
         # As minibert's BertForPreTraining: the last layer's output block and feed-forward
@@ -182,7 +182,7 @@ def torch_train(config_name: str, rows: str):
         context, residual = (t.reshape(BATCH * SEQ_LEN, -1)[rows] for t in (context, hidden))
         attended = layers[-1].attention.output(context, residual)  # (M + B, H)
         out = layers[-1].output(layers[-1].intermediate(attended), attended)
-        return loss(out[:M], out[M:])
+        return loss(out[:M], bert.pooler(out[M:, None]))  # the pooler reads (B, 1, H)[:, 0]
 
     losses = {"all": lambda: model(**batch).loss, "masked": loss_masked, "pruned": loss_pruned}
     return timed_step(losses[rows], optimizer)

@@ -19,6 +19,8 @@ and the result does not depend on how many threads ran.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import prange
 
@@ -206,8 +208,12 @@ def layer_norm_forward(x, weight, bias, eps):
 
 def _dropout_args(dtype, p, seed, n_rows, rows=None):
     """``numba_dropout.mask_args``, whether to drop at all (no dropout when p is 0), and each
-    row's counter row: ``rows`` (R,), or 0, 1, ..., R - 1 (the rows' own)."""
-    counter_rows = np.arange(n_rows) if rows is None else np.ascontiguousarray(rows, np.int64)
+    row's counter row: ``rows`` (R,), or 0, 1, ..., R - 1 (the rows' own). Without dropout the
+    kernels read no counter, and get an empty array."""
+    if p <= 0.0:
+        counter_rows = np.empty(0, dtype=np.int64)
+    else:
+        counter_rows = np.arange(n_rows) if rows is None else np.ascontiguousarray(rows, np.int64)
     return (*mask_args(dtype, p, seed), p > 0.0, counter_rows)
 
 
@@ -268,7 +274,7 @@ def _counter_rows_ok(rows, x) -> bool:
     """Whether ``rows`` is absent or a NumPy integer array with one entry per row of x."""
     if rows is None:
         return True
-    n_rows = x.size // x.shape[-1] if x.shape[-1] else 0
+    n_rows = math.prod(x.shape[:-1])
     return isinstance(rows, np.ndarray) and rows.dtype.kind in "iu" and rows.shape == (n_rows,)
 
 
